@@ -1,0 +1,1 @@
+"""The outside world: policy backends, reflector clients, environments, trace importers."""

@@ -1,0 +1,1 @@
+"""Policy backends: chat models the agent calls (in-process transformers, vLLM server)."""

@@ -1,0 +1,1 @@
+"""Reflector clients that talk to models: OpenAI-compatible chat APIs."""

@@ -1,0 +1,50 @@
+"""What the rollout loop needs from an environment: tasks, fresh episodes, and a scorer.
+
+Concrete environments (tau2-bench, WebShop, ...) live in `hero_agents.adapters.envs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from langchain_core.messages import BaseMessage
+from langchain_core.tools import BaseTool
+
+
+@dataclass(frozen=True)
+class Score:
+    """An episode's outcome: the reward in [0, 1] and the evaluator's breakdown."""
+
+    reward: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Episode(Protocol):
+    """One fresh, isolated instance of a task: its own tools, state and scorer."""
+
+    task_id: str
+    system_prompt: str
+    initial_messages: list[BaseMessage]
+    tools: list[BaseTool]
+
+    def score(self, messages: Sequence[BaseMessage], *, termination: str) -> Score:
+        """Score the finished conversation (every message after the system prompt)."""
+        ...
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """A named family of tasks, e.g. ``tau2:mock``."""
+
+    name: str
+
+    def task_ids(self, split: str = "all") -> list[str]:
+        """Task ids of a split (``"train"``, ``"test"`` or ``"all"``)."""
+        ...
+
+    def new_episode(self, task_id: str) -> Episode:
+        """A fresh episode of the task; episodes never share mutable state."""
+        ...
