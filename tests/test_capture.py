@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from hero_agents.graphs import build_tool_agent
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from langgraph.prebuilt import create_react_agent
 
 import hero_agents
 from hero_agents.capture import TASK_ID_KEY, TraceRecorder, new_run_id
+from hero_agents.graphs import build_tool_agent
 from hero_agents.testing import ScriptedChatModel
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Trajectory
 
