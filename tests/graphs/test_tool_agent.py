@@ -1,0 +1,56 @@
+"""The plain StateGraph tool agent: policy → tools → policy, a turn budget, and a stop."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.tools import tool
+
+from hero_agents.graphs import build_tool_agent, termination_reason
+from hero_agents.testing import ScriptedChatModel
+
+
+@tool
+def echo(text: str) -> str:
+    """Echo the text."""
+    return text
+
+
+def call(i: int) -> AIMessage:
+    return AIMessage("", tool_calls=[{"name": "echo", "args": {"text": f"t{i}"}, "id": f"c{i}"}])
+
+
+def test_stops_when_the_policy_answers() -> None:
+    model = ScriptedChatModel(responses=[call(0), AIMessage("bye")])
+    state = build_tool_agent(model, [echo], max_turns=5).invoke({"messages": [HumanMessage("hi")]})
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
+    assert state["turns"] == 2
+    assert termination_reason(state) == "stop"
+
+
+def test_turn_budget_ends_the_episode() -> None:
+    model = ScriptedChatModel(responses=[call(i) for i in range(10)])
+    state = build_tool_agent(model, [echo], max_turns=3).invoke({"messages": [HumanMessage("hi")]})
+    assert state["turns"] == 3
+    assert termination_reason(state) == "max_turns"
+    assert isinstance(state["messages"][-1], AIMessage)
+
+
+def test_system_prompt_is_shown_but_not_stored() -> None:
+    seen: list[list] = []
+
+    class Spy(ScriptedChatModel):
+        def _generate(self, messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(messages)
+            return super()._generate(messages, *args, **kwargs)
+
+    state = build_tool_agent(
+        Spy(responses=[AIMessage("ok")]), [echo], system_prompt="rules"
+    ).invoke({"messages": [HumanMessage("hi")]})
+    assert isinstance(seen[0][0], SystemMessage) and seen[0][0].content == "rules"
+    assert not any(isinstance(m, SystemMessage) for m in state["messages"])
+
+
+def test_rejects_empty_budget() -> None:
+    with pytest.raises(ValueError, match="max_turns must be at least 1"):
+        build_tool_agent(ScriptedChatModel(responses=[]), [echo], max_turns=0)
