@@ -1,0 +1,276 @@
+"""An in-process policy: a LangChain chat model over a transformers causal LM.
+
+`TransformersChatModel` renders the conversation (and bound tools) with the model's own chat
+template, samples a completion token by token with a KV cache, parses Hermes-style tool calls
+out of it, and returns the sampled token ids with their raw log-probabilities (log-softmax of
+the unprocessed logits, as vLLM reports by default) under
+``AIMessage.response_metadata[RESPONSE_METADATA_KEY]`` as a `TokenTrace` dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hero_agents.adapters.policy.tool_calls import parse_tool_calls, template_messages
+from jinja2 import TemplateError
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field, PrivateAttr
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from hero_agents.errors import ConfigError, PolicyError
+from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
+
+logger = logging.getLogger(__name__)
+
+_STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
+"""Tokens that end an assistant turn in ChatML templates, besides the configured eos ids."""
+
+
+class TransformersChatModel(BaseChatModel):
+    """A LangChain chat model that samples from a transformers causal LM in this process.
+
+    Thread-safe: concurrent calls (several graph runs) are served one at a time.
+    ``temperature=0`` is greedy decoding; a fixed ``seed`` makes a sequence of calls reproducible.
+    """
+
+    model: Any = Field(exclude=True, repr=False, description="A transformers causal LM.")
+    tokenizer: Any = Field(
+        exclude=True, repr=False, description="Its tokenizer, with a chat template."
+    )
+    model_name: str = Field(
+        default="", description="Recorded in traces; defaults to the model's path."
+    )
+    policy_version: str = Field(default="base", description="Tag recorded with every action.")
+    temperature: float = Field(default=1.0, ge=0.0, description="0 means greedy decoding.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=1, description="None keeps every token.")
+    max_new_tokens: int = Field(default=512, ge=1)
+    seed: int | None = Field(default=None, description="Seed of this model's own sampler.")
+
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _generator: torch.Generator = PrivateAttr()
+    _stop_ids: frozenset[int] = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if not isinstance(self.model, PreTrainedModel):
+            raise PolicyError(
+                f"model must be a transformers PreTrainedModel, got {type(self.model)}"
+            )
+        if not isinstance(self.tokenizer, PreTrainedTokenizerBase):
+            raise PolicyError(
+                f"tokenizer must be a transformers tokenizer, got {type(self.tokenizer)}"
+            )
+        if not self.tokenizer.chat_template:
+            raise PolicyError(
+                f"the tokenizer of {self.model_name or 'this model'} has no chat template; set "
+                "tokenizer.chat_template (e.g. TRL's trl/chat_templates/qwen2_5.jinja)"
+            )
+        if not self.model_name:
+            self.model_name = str(getattr(self.model, "name_or_path", "") or "transformers")
+        self._stop_ids = frozenset(_stop_token_ids(self.model, self.tokenizer))
+        if not self._stop_ids:
+            raise PolicyError(f"{self.model_name}: no end-of-turn token (eos) is configured")
+        self._generator = torch.Generator(device=self.model.device)
+        if self.seed is None:
+            self._generator.seed()
+        else:
+            self._generator.manual_seed(self.seed)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, dtype: str | torch.dtype = "auto", **fields: Any
+    ) -> TransformersChatModel:
+        """Load a model folder (weights, tokenizer, chat template); `fields` set sampling params,
+        `policy_version`, `model_name`..."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise PolicyError(f"{path} is not a transformers model folder (no config.json)")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model.eval()
+        fields.setdefault("model_name", str(path))
+        return cls(model=model, tokenizer=tokenizer, **fields)
+
+    @property
+    def _llm_type(self) -> str:
+        return "hero-transformers"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "policy_version": self.policy_version,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "max_new_tokens": self.max_new_tokens,
+        }
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools in OpenAI format; the chat template renders them into the prompt.
+
+        Only ``tool_choice=None`` or ``"auto"`` is supported: the model decides.
+        """
+        if tool_choice not in (None, "auto"):
+            raise ConfigError(
+                f"tool_choice={tool_choice!r} is not supported by TransformersChatModel; "
+                "use None or 'auto' (the model decides whether to call a tool)"
+            )
+        return super().bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+    def render_prompt(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None
+    ) -> str:
+        """The prompt text the model continues: OpenAI `messages` and `tools` through the
+        chat template, ending with the assistant generation prompt."""
+        for index, message in enumerate(messages):
+            if not isinstance(message.get("content", ""), str | None):
+                raise PolicyError(
+                    f"message {index} ({message.get('role')}) has non-text content blocks; "
+                    "TransformersChatModel renders text only"
+                )
+        try:
+            return self.tokenizer.apply_chat_template(
+                template_messages(messages),
+                tools=list(tools) if tools else None,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+        except TemplateError as exc:
+            raise PolicyError(f"{self.model_name}: the chat template failed: {exc}") from exc
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        *,
+        tools: list[ToolSchema] | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        unknown = set(kwargs) - {"tool_choice"}
+        if unknown:
+            raise ConfigError(f"unsupported generation options: {sorted(unknown)}")
+        prompt = self.render_prompt(convert_to_openai_messages(messages), tools)
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        with self._lock:
+            token_ids, logprobs, finish_reason = self._sample(prompt_ids, stop or [])
+
+        ends_with_stop = bool(token_ids) and token_ids[-1] in self._stop_ids
+        text_ids = token_ids[:-1] if ends_with_stop else token_ids
+        text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+        for stop_string in stop or []:
+            text = text.split(stop_string, 1)[0]
+        trace = TokenTrace(
+            prompt_token_ids=prompt_ids,
+            completion_token_ids=token_ids,
+            completion_logprobs=logprobs,
+            policy_version=self.policy_version,
+            model=self.model_name,
+        )
+        response_metadata = {
+            "model_name": self.model_name,
+            "finish_reason": finish_reason,
+            RESPONSE_METADATA_KEY: trace.model_dump(),
+        }
+        usage = {
+            "input_tokens": len(prompt_ids),
+            "output_tokens": len(token_ids),
+            "total_tokens": len(prompt_ids) + len(token_ids),
+        }
+        if tools:
+            parsed = parse_tool_calls(text)
+            message = AIMessage(
+                content=parsed.content,
+                tool_calls=parsed.tool_calls,
+                invalid_tool_calls=parsed.invalid_tool_calls,
+                response_metadata=response_metadata,
+                usage_metadata=usage,
+            )
+        else:
+            message = AIMessage(
+                content=text.strip(), response_metadata=response_metadata, usage_metadata=usage
+            )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @torch.inference_mode()
+    def _sample(self, prompt_ids: list[int], stop: list[str]) -> tuple[list[int], list[float], str]:
+        """Sample one completion; returns (token ids, raw logprobs, finish reason)."""
+        warpers = LogitsProcessorList()
+        if self.temperature > 0:
+            warpers.append(TemperatureLogitsWarper(self.temperature))
+            if self.top_k is not None:
+                warpers.append(TopKLogitsWarper(self.top_k))
+            if self.top_p < 1.0:
+                warpers.append(TopPLogitsWarper(self.top_p))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            device = self.model.device
+            inputs = torch.tensor([prompt_ids], device=device)  # (1, prompt_len)
+            cache = None
+            token_ids: list[int] = []
+            logprobs: list[float] = []
+            while len(token_ids) < self.max_new_tokens:
+                out = self.model(input_ids=inputs, past_key_values=cache, use_cache=True)
+                cache = out.past_key_values
+                logits = out.logits[:, -1, :].float()  # (1, vocab)
+                raw_logprobs = torch.log_softmax(logits, dim=-1)
+                if self.temperature == 0:
+                    token = int(logits.argmax(dim=-1))
+                else:
+                    scores = warpers(inputs, logits)
+                    probs = torch.softmax(scores, dim=-1)
+                    token = int(torch.multinomial(probs, 1, generator=self._generator))
+                token_ids.append(token)
+                logprobs.append(float(raw_logprobs[0, token]))
+                if token in self._stop_ids:
+                    return token_ids, logprobs, "stop"
+                if stop and any(s in self.tokenizer.decode(token_ids) for s in stop):
+                    return token_ids, logprobs, "stop"
+                inputs = torch.tensor([[token]], device=device)
+            return token_ids, logprobs, "length"
+        finally:
+            self.model.train(was_training)
+
+
+def _stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The eos ids of the generation config and tokenizer, plus ChatML end-of-turn tokens."""
+    ids: set[int] = set()
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in _STOP_TOKENS if token in vocab)
+    return ids
