@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hero_agents.adapters.policy.tool_calls import parse_tool_calls, template_messages
 from jinja2 import TemplateError
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -37,6 +36,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from hero_agents.adapters.policy.tool_calls import parse_tool_calls, template_messages
 from hero_agents.errors import ConfigError, PolicyError
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
 
