@@ -1,1 +1,26 @@
-"""Hindsight reflection: one diagnosis per turn, from an LLM or from the baselines' feedback."""
+"""Hindsight reflection: one diagnosis per turn, from an LLM or from the baselines' feedback.
+
+LLM reflectors (OpenAI-compatible APIs, the policy itself) live in
+`hero_agents.adapters.reflectors`; `load_reflector(spec)` there builds any kind from a spec.
+"""
+
+from hero_agents.reflection.base import (
+    ReflectionResult,
+    ReflectionSummary,
+    ReflectionUsage,
+    Reflector,
+)
+from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.spec import SPEC_FORMS, ReflectorSpec, parse_reflector_spec
+
+__all__ = [
+    "SPEC_FORMS",
+    "DemoReflector",
+    "EnvFeedbackReflector",
+    "ReflectionResult",
+    "ReflectionSummary",
+    "ReflectionUsage",
+    "Reflector",
+    "ReflectorSpec",
+    "parse_reflector_spec",
+]

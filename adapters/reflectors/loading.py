@@ -1,0 +1,110 @@
+"""Build a `Reflector` from a spec string such as ``openai:gpt-4o-mini`` or ``demo``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
+from hero_agents.adapters.reflectors.openai_reflector import OpenAIReflector, OpenAIReflectorConfig
+from hero_agents.errors import ConfigError
+from hero_agents.reflection.base import Reflector
+from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.spec import ReflectorSpec, parse_reflector_spec
+from hero_agents.trajectory import Trajectory
+
+API_KEY_ENV = "HERO_REFLECTOR_API_KEY"
+"""The environment variable the reflector's API key is read from (any kind)."""
+
+_CONFIG_FIELDS = {f.name for f in fields(OpenAIReflectorConfig)} - {"model", "base_url", "kind"}
+
+
+def _llm_options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - _CONFIG_FIELDS
+    if unknown:
+        raise ConfigError(
+            f"unknown reflector options {sorted(unknown)}; valid: {sorted(_CONFIG_FIELDS)}"
+        )
+    return options
+
+
+def _api_key(spec: ReflectorSpec, api_key: str | None) -> str | None:
+    if api_key:
+        return api_key
+    if os.environ.get(API_KEY_ENV):
+        return os.environ[API_KEY_ENV]
+    if spec.kind == "openai":
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigError(f"{spec} needs an API key: set ${API_KEY_ENV} or $OPENAI_API_KEY")
+        return key
+    return None  # a local OpenAI-compatible server (vLLM...) usually needs none
+
+
+def self_reflector(model: BaseChatModel, *, name: str = "self", **options: Any) -> OpenAIReflector:
+    """The policy reflects on its own trajectories: `model` served on loopback by a
+    `LocalChatEndpoint`, diagnosed by the same `OpenAIReflector` as any API model.
+
+    No cache by default (the policy's weights change between calls), one call at a time, no
+    structured output (the endpoint has no constrained decoding), an 8192-token context.
+    Close the reflector to stop the endpoint.
+    """
+    options = _llm_options(dict(options))
+    options.setdefault("structured_output", "off")
+    options.setdefault("max_concurrency", 1)
+    options.setdefault("context_tokens", 8192)
+    options.setdefault("timeout_s", 1800.0)
+    options.setdefault("max_retries", 0)
+    endpoint = LocalChatEndpoint(model, model_name=name).start()
+    try:
+        config = OpenAIReflectorConfig(
+            model=name, base_url=endpoint.url, kind="self", **{"name": name, **options}
+        )
+        return OpenAIReflector(config, on_close=endpoint.stop)
+    except BaseException:
+        endpoint.stop()
+        raise
+
+
+def load_reflector(
+    spec: str | ReflectorSpec,
+    *,
+    demos: Iterable[Trajectory] | None = None,
+    api_key: str | None = None,
+    **options: Any,
+) -> Reflector:
+    """The reflector a spec names (see `hero_agents.reflection.spec.SPEC_FORMS`).
+
+    `demos` are the trajectories the ``demo`` baseline draws successful demonstrations from.
+    `options` set `OpenAIReflectorConfig` fields for the LLM kinds (``openai``,
+    ``openai-compatible``, ``self``). The API key comes from `api_key`, else
+    ``$HERO_REFLECTOR_API_KEY``, else (``openai:`` only) ``$OPENAI_API_KEY``.
+    """
+    parsed = parse_reflector_spec(spec) if isinstance(spec, str) else spec
+    if parsed.kind == "env-feedback":
+        return EnvFeedbackReflector()
+    if parsed.kind == "demo":
+        if demos is None:
+            raise ConfigError(
+                "the demo reflector needs trajectories to draw successful demos from "
+                "(the input file, or --demos FILE)"
+            )
+        return DemoReflector(demos)
+    if parsed.kind == "self":
+        try:
+            from hero_agents.adapters.policy import load_policy
+        except ImportError as error:
+            raise ConfigError(f"the self reflector needs a policy backend: {error}") from None
+        return self_reflector(load_policy(parsed.model), name=str(parsed), **options)
+    config = OpenAIReflectorConfig(
+        model=parsed.model or "",
+        base_url=parsed.base_url,
+        api_key=_api_key(parsed, api_key),
+        kind=parsed.kind,
+        **_llm_options(dict(options)),
+    )
+    return OpenAIReflector(config)
