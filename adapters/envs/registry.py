@@ -1,0 +1,38 @@
+"""Environment names and `make_env`: the one place that maps a name to an environment."""
+
+from __future__ import annotations
+
+import functools
+
+from hero_agents.environment import Environment
+from hero_agents.errors import ConfigError
+
+DEFAULT_ENV = "tau2:mock"
+"""The embedded default: tau2's mock domain plus generated variants (fast, offline)."""
+
+ENV_NAMES: tuple[str, ...] = ("tau2:mock", "tau2:retail", "tau2:airline")
+"""Every name `make_env` accepts."""
+
+
+def make_env(name: str) -> Environment:
+    """The environment called `name` (one of `ENV_NAMES`).
+
+    Task lists, variants and databases are loaded once per process; every episode still gets
+    its own database copy.
+    """
+    if name not in ENV_NAMES:
+        raise ConfigError(f"unknown environment {name!r}; valid names: {', '.join(ENV_NAMES)}")
+    return _make_env(name)
+
+
+@functools.cache
+def _make_env(name: str) -> Environment:
+    # tau2 is imported here, not at package import: it takes seconds (litellm).
+    from hero_agents.adapters.envs.mock_variants import mock_tasks_and_splits
+    from hero_agents.adapters.envs.tau2_env import Tau2Environment, domain_splits, domain_tasks
+
+    domain = name.removeprefix("tau2:")
+    if domain == "mock":
+        tasks, splits = mock_tasks_and_splits(domain_tasks("mock"))
+        return Tau2Environment(name, "mock", tasks, splits)
+    return Tau2Environment(name, domain, domain_tasks(domain), domain_splits(domain))
