@@ -168,6 +168,10 @@ class Reflector(ABC):
                 while pending:
                     done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     pending.difference_update(done)
+                    errors = [task.exception() for task in done]  # retrieves every error
+                    fatal = next((error for error in errors if error is not None), None)
+                    if fatal is not None:
+                        raise fatal
                     for task in done:
                         yield task.result()
                     refill()

@@ -2,8 +2,9 @@
 
 The episode goes to the model as one JSON document between ``<episode>`` and ``</episode>``.
 Everything taken from the trace (task text, actions, observations) is untrusted: it is
-clipped to a length cap and JSON-encoded with ``<`` and ``>`` escaped, so no trace text can
-close the document, add a line of its own, or pose as the instruction that follows it. The
+clipped to a length cap and JSON-encoded (so it cannot start a line of its own), with the
+``<`` of any ``<episode>`` or ``</episode>`` inside it escaped, so no trace text can close the
+document or pose as the instruction that follows it. The
 turns to diagnose are named on the last line, outside the document.
 
 Long episodes are split into windows (`plan_windows`): each call shows the turns it asks about
@@ -198,8 +199,19 @@ def render_message(message: Message, tool_names: dict[str, str], limit: int) -> 
             rendered["tool"] = name
         if is_tool_error(message):
             rendered["status"] = "error"
-    rendered["content"] = clip(content_text(message.get("content")), limit)
+    text = content_text(message.get("content"))
+    rendered["content"] = _structured(text) if len(text) <= limit else clip(text, limit)
     return rendered
+
+
+def _structured(text: str) -> Any:
+    """A JSON object or array given as text, decoded (tool results are often JSON)."""
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
 
 
 def _observation(turn: Turn, limits: PromptLimits) -> list[dict[str, Any]]:
@@ -241,9 +253,17 @@ def _render_tools(turn: Turn, limits: PromptLimits) -> list[dict[str, Any]]:
     return tools
 
 
+_EPISODE_TAG = re.compile(r"<(?=\s*/?\s*episode)", re.IGNORECASE)
+_LINE_SEPARATORS = ("\u0085", "\u2028", "\u2029")
+
+
 def _safe_json(value: Any) -> str:
-    """JSON with ``<`` and ``>`` escaped, so no string inside can close the episode tag."""
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    """JSON in which no string can open or close an episode tag (their ``<`` is escaped);
+    JSON escapes newlines inside strings, so no string can start a line of its own either."""
+    text = _EPISODE_TAG.sub(lambda _: "\\u003c", json.dumps(value, ensure_ascii=False))
+    for separator in _LINE_SEPARATORS:  # line breaks that JSON leaves raw
+        text = text.replace(separator, f"\\u{ord(separator):04x}")
+    return text
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,199 @@
+"""``hero reflect``: diagnose every turn of recorded trajectories.
+
+Writes the same trajectories with ``diagnoses`` filled, appending each as soon as it is
+diagnosed. A trajectory that could not be diagnosed is not written: it is named, with the
+reason, in the summary (and in ``--failures FILE``). Exit status: 0 when every trajectory was
+diagnosed; 1 when some failed (0 with ``--allow-failures``); 2 for a bad spec, file or option,
+or an error that stops the run (a refused key, an unreachable server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hero_agents.errors import ConfigError, HeroError
+from hero_agents.reflection.base import ReflectionSummary
+from hero_agents.reflection.cache import default_cache_dir
+from hero_agents.reflection.spec import SPEC_FORMS, parse_reflector_spec
+from hero_agents.storage import TrajectoryWriter, iter_trajectories, read_trajectories
+
+_LLM_KINDS = ("openai", "openai-compatible", "self")
+
+
+def reflect(
+    traces: Annotated[Path, typer.Argument(help="Trajectories JSONL, e.g. from `hero rollout`.")],
+    reflector: Annotated[
+        str, typer.Option("--reflector", "-r", help=f"Which reflector. Forms:\n{SPEC_FORMS}")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file for the diagnosed.")] = Path(
+        "diagnosed.jsonl"
+    ),
+    demos: Annotated[
+        Path | None,
+        typer.Option(help="demo: trajectories to draw successful demos from (default: TRACES)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Trajectories in flight at once.")] = 8,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per HTTP request.")] = 120.0,
+    max_retries: Annotated[
+        int, typer.Option(min=0, help="Retries on 429/5xx/timeouts, with backoff.")
+    ] = 4,
+    context_tokens: Annotated[
+        int | None, typer.Option(min=256, help="Reflector context; longer episodes are windowed.")
+    ] = None,
+    structured: Annotated[
+        str, typer.Option(help="Structured output: auto, json_schema, json_object or off.")
+    ] = "auto",
+    mode: Annotated[
+        str, typer.Option(help="batched (one call per trajectory) or per-turn.")
+    ] = "batched",
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Diagnosis cache (default: $HERO_CACHE_DIR or ~/.cache/hero-agents)."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option(help="Neither read nor write the cache.")] = False,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(help="Environment variable holding the API key (default: see --reflector)."),
+    ] = None,
+    append: Annotated[
+        bool, typer.Option(help="Add to an existing --out, skipping trajectories already in it.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+    failures: Annotated[
+        Path | None, typer.Option(help="Also write the failed ids and reasons here (JSONL).")
+    ] = None,
+    allow_failures: Annotated[
+        bool, typer.Option(help="Exit 0 even if some trajectories could not be diagnosed.")
+    ] = False,
+    price_prompt: Annotated[
+        float | None, typer.Option(help="USD per million prompt tokens, to print a cost.")
+    ] = None,
+    price_completion: Annotated[
+        float | None, typer.Option(help="USD per million completion tokens, to print a cost.")
+    ] = None,
+) -> None:
+    """Diagnose every turn of TRACES in hindsight; write them with diagnoses to --out."""
+    from hero_agents.adapters.reflectors import load_reflector
+    from hero_agents.cli import check_output, console, fail, progress_bar
+
+    try:
+        spec = parse_reflector_spec(reflector)
+        trajectories = read_trajectories(traces)
+        done: set[str] = set()
+        if append and out.exists():
+            with TrajectoryWriter(out):  # cuts a torn last line left by a killed run
+                pass
+            done = {trajectory.id for trajectory in iter_trajectories(out)}
+        check_output(out, append=append, overwrite=overwrite)
+        options: dict[str, Any] = {}
+        if spec.kind in _LLM_KINDS:
+            options = {
+                "max_concurrency": concurrency,
+                "timeout_s": timeout,
+                "max_retries": max_retries,
+                "structured_output": structured,
+                "mode": mode,
+            }
+            if context_tokens is not None:
+                options["context_tokens"] = context_tokens
+            if not no_cache and (cache_dir is not None or spec.kind != "self"):
+                options["cache_dir"] = cache_dir or default_cache_dir()
+        api_key = None
+        if api_key_env:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
+        pool = read_trajectories(demos) if demos else trajectories
+        with console.status(f"loading reflector {spec}"):
+            reflector_ = load_reflector(spec, demos=pool, api_key=api_key, **options)
+    except HeroError as error:
+        raise fail(error) from None
+
+    todo = [trajectory for trajectory in trajectories if trajectory.id not in done]
+    summary = ReflectionSummary()
+    try:
+        with reflector_, TrajectoryWriter(out) as writer, progress_bar() as progress:
+            bar = progress.add_task(f"reflect ({spec})", total=len(todo), status="")
+
+            async def run() -> None:
+                async for result in reflector_.astream(todo):
+                    summary.add(result)
+                    if result.ok:
+                        writer.write(result.trajectory)
+                        status = "cached" if result.cached else f"{summary.usage.calls} calls"
+                    else:
+                        status = f"[red]failed {result.trajectory.id}"
+                    progress.update(bar, advance=1, status=status)
+
+            asyncio.run(run())
+    except HeroError as error:
+        console.print(
+            f"{summary.diagnosed} trajectories were written to {out}; "
+            "rerun with --append to continue"
+        )
+        raise fail(error) from None
+
+    _print_summary(
+        summary,
+        spec=str(spec),
+        out=out,
+        skipped=len(done),
+        prices=(
+            price_prompt,
+            price_completion,
+        ),
+    )
+    if failures is not None:
+        failures.parent.mkdir(parents=True, exist_ok=True)
+        with failures.open("w", encoding="utf-8") as handle:
+            for trajectory_id, reason in summary.failures.items():
+                handle.write(json.dumps({"id": trajectory_id, "error": reason}) + "\n")
+    for trajectory_id, reason in list(summary.failures.items())[:50]:
+        console.print(f"[red]not diagnosed:[/] {trajectory_id}: {reason}", soft_wrap=True)
+    if len(summary.failures) > 50:
+        console.print(f"... and {len(summary.failures) - 50} more (see --failures FILE)")
+    if summary.failures and not allow_failures:
+        raise typer.Exit(code=1)
+
+
+def _print_summary(
+    summary: ReflectionSummary,
+    *,
+    spec: str,
+    out: Path,
+    skipped: int,
+    prices: tuple[float | None, float | None],
+) -> None:
+    usage = summary.usage
+    per_trajectory = usage.calls / summary.trajectories if summary.trajectories else 0.0
+    rows = [
+        ("trajectories", str(summary.trajectories)),
+        ("diagnosed", f"{summary.diagnosed} ({summary.cached} from cache)"),
+        ("failed", str(len(summary.failures))),
+        ("turns diagnosed", str(summary.turns)),
+        ("unnecessary", f"{summary.unnecessary_share:.1%}"),
+        ("invalid", f"{summary.invalid_share:.1%}"),
+        ("model calls", f"{usage.calls} ({per_trajectory:.2f} per trajectory)"),
+        ("HTTP requests", str(usage.requests)),
+        ("format retries / per-turn fallbacks", f"{usage.format_retries} / {usage.turn_fallbacks}"),
+        ("prompt tokens", str(usage.prompt_tokens)),
+        ("completion tokens", str(usage.completion_tokens)),
+    ]
+    if skipped:
+        rows.insert(1, ("already in --out (skipped)", str(skipped)))
+    if prices[0] is not None and prices[1] is not None:
+        rows.append(("cost (USD)", f"{summary.cost_usd(prices[0], prices[1]):.4f}"))
+    table = Table(title=f"hero reflect · {spec} → {out}", show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)

@@ -1,0 +1,74 @@
+"""Reflector specs: parsing, errors that list the valid forms, and building reflectors."""
+
+from __future__ import annotations
+
+import pytest
+
+from hero_agents.adapters.reflectors import OpenAIReflector, load_reflector
+from hero_agents.errors import ConfigError
+from hero_agents.reflection import DemoReflector, EnvFeedbackReflector, parse_reflector_spec
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "model", "base_url"),
+    [
+        ("openai:gpt-4o-mini", "openai", "gpt-4o-mini", None),
+        (
+            "openai-compatible:http://127.0.0.1:8000/v1#Qwen/Qwen2.5-7B",
+            "openai-compatible",
+            "Qwen/Qwen2.5-7B",
+            "http://127.0.0.1:8000/v1",
+        ),
+        ("self", "self", "default", None),
+        ("self:/models/ckpt-3", "self", "/models/ckpt-3", None),
+        ("env-feedback", "env-feedback", None, None),
+        ("demo", "demo", None, None),
+    ],
+)
+def test_valid_specs(text: str, kind: str, model: str | None, base_url: str | None) -> None:
+    spec = parse_reflector_spec(text)
+    assert (spec.kind, spec.model, spec.base_url) == (kind, model, base_url)
+    assert parse_reflector_spec(str(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("gpt-4o", "unknown kind"),
+        ("openai:", "needs a model"),
+        ("openai-compatible:http://host/v1", "URL#MODEL"),
+        ("openai-compatible:ftp://host/v1#m", "not an http"),
+        ("openai-compatible:http://user:pw@host/v1#m", "holds credentials"),
+        ("demo:x", "takes no argument"),
+    ],
+)
+def test_bad_specs_list_the_valid_forms(text: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why) as raised:
+        parse_reflector_spec(text)
+    assert "openai-compatible:URL#MODEL" in str(raised.value)
+    assert "env-feedback" in str(raised.value)
+
+
+def test_load_reflector_builds_each_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HERO_REFLECTOR_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert isinstance(load_reflector("env-feedback"), EnvFeedbackReflector)
+    assert isinstance(load_reflector("demo", demos=[]), DemoReflector)
+    with pytest.raises(ConfigError, match="needs trajectories"):
+        load_reflector("demo")
+    with pytest.raises(ConfigError, match="needs an API key"):
+        load_reflector("openai:gpt-4o-mini")
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    reflector = load_reflector("openai:gpt-4o-mini", max_concurrency=3)
+    assert isinstance(reflector, OpenAIReflector)
+    assert reflector.name == "openai:gpt-4o-mini" and reflector.max_concurrency == 3
+    assert reflector.config.api_key == "sk-from-env"
+
+    compatible = load_reflector("openai-compatible:http://127.0.0.1:9/v1#m")
+    assert compatible.config.api_key is None  # an OpenAI key is not sent to another server
+    assert compatible.name == "openai-compatible:m"
+    monkeypatch.setenv("HERO_REFLECTOR_API_KEY", "hero-key")
+    assert load_reflector("openai-compatible:http://127.0.0.1:9/v1#m").config.api_key == "hero-key"
+    with pytest.raises(ConfigError, match="unknown reflector options"):
+        load_reflector("openai-compatible:http://127.0.0.1:9/v1#m", temprature=1)
