@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from hero_agents.adapters.policy.tool_calls import tool_chat_template
 
 TINY_MODEL_VERSION = "1"
 """Bumped whenever `build_tiny_model`'s output changes (lets callers key caches on it)."""
@@ -38,13 +39,6 @@ _WORDS = (
 ).split()
 _TOOLS = ("get_weather", "find_order", "cancel_order", "search_flights", "add", "lookup_user")
 _KEYS = ("city", "order_id", "user_id", "a", "b", "date", "reason", "query")
-
-
-def tiny_chat_template() -> str:
-    """TRL's Qwen 2.5 chat template text, read from the installed ``trl`` package."""
-    return (
-        resources.files("trl").joinpath("chat_templates/qwen2_5.jinja").read_text(encoding="utf-8")
-    )
 
 
 def _training_corpus(rng: random.Random, size: int = 20_000) -> list[str]:
@@ -126,7 +120,7 @@ def build_tiny_model(path: str | Path) -> Path:
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=["<|im_start|>"],
-        chat_template=tiny_chat_template(),
+        chat_template=tool_chat_template(),
         model_max_length=4096,
         clean_up_tokenization_spaces=False,
     )

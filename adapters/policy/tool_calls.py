@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from langchain_core.messages.tool import InvalidToolCall, ToolCall, invalid_tool_call, tool_call
@@ -30,6 +31,14 @@ TOOL_CALL_CLOSE = "</tool_call>"
 _BLOCK = re.compile(
     re.escape(TOOL_CALL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CALL_CLOSE) + r"|\Z)", re.S
 )
+
+
+def tool_chat_template() -> str:
+    """TRL's Qwen 2.5 chat template (``trl/chat_templates/qwen2_5.jinja``), read from the
+    installed ``trl``: it renders tools and tool calls in this format, and TRL recognizes it by
+    its exact text (``add_response_schema``, ``get_training_chat_template``)."""
+    path = resources.files("trl").joinpath("chat_templates/qwen2_5.jinja")
+    return path.read_text(encoding="utf-8")
 
 
 @dataclass

