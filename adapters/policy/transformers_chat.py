@@ -9,7 +9,6 @@ the unprocessed logits, as vLLM reports by default) under
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,8 +38,6 @@ from transformers import (
 from hero_agents.adapters.policy.tool_calls import parse_tool_calls, template_messages
 from hero_agents.errors import ConfigError, PolicyError
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
-
-logger = logging.getLogger(__name__)
 
 _STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 """Tokens that end an assistant turn in ChatML templates, besides the configured eos ids."""
@@ -179,20 +176,21 @@ class TransformersChatModel(BaseChatModel):
         if unknown:
             raise ConfigError(f"unsupported generation options: {sorted(unknown)}")
         prompt = self.render_prompt(convert_to_openai_messages(messages), tools)
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        # Hugging Face fast tokenizers are not safe to share across threads: lock them too.
         with self._lock:
+            prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
             token_ids, logprobs, finish_reason = self._sample(prompt_ids, stop or [])
-
-        ends_with_stop = bool(token_ids) and token_ids[-1] in self._stop_ids
-        text_ids = token_ids[:-1] if ends_with_stop else token_ids
-        text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+            ends_with_stop = bool(token_ids) and token_ids[-1] in self._stop_ids
+            text_ids = token_ids[:-1] if ends_with_stop else token_ids
+            text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+            version = self.policy_version
         for stop_string in stop or []:
             text = text.split(stop_string, 1)[0]
         trace = TokenTrace(
             prompt_token_ids=prompt_ids,
             completion_token_ids=token_ids,
             completion_logprobs=logprobs,
-            policy_version=self.policy_version,
+            policy_version=version,
             model=self.model_name,
         )
         response_metadata = {
@@ -223,6 +221,15 @@ class TransformersChatModel(BaseChatModel):
     @torch.inference_mode()
     def _sample(self, prompt_ids: list[int], stop: list[str]) -> tuple[list[int], list[float], str]:
         """Sample one completion; returns (token ids, raw logprobs, finish reason)."""
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        budget = self.max_new_tokens
+        if context is not None:
+            if len(prompt_ids) >= context:
+                raise PolicyError(
+                    f"{self.model_name}: the prompt has {len(prompt_ids)} tokens but the model's "
+                    f"context is {context}; shorten the conversation or the tool descriptions"
+                )
+            budget = min(budget, context - len(prompt_ids))
         warpers = LogitsProcessorList()
         if self.temperature > 0:
             warpers.append(TemperatureLogitsWarper(self.temperature))
@@ -238,7 +245,7 @@ class TransformersChatModel(BaseChatModel):
             cache = None
             token_ids: list[int] = []
             logprobs: list[float] = []
-            while len(token_ids) < self.max_new_tokens:
+            while len(token_ids) < budget:
                 out = self.model(input_ids=inputs, past_key_values=cache, use_cache=True)
                 cache = out.past_key_values
                 logits = out.logits[:, -1, :].float()  # (1, vocab)

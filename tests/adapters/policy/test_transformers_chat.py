@@ -240,3 +240,8 @@ def test_rejects_what_it_cannot_do(policy: TransformersChatModel) -> None:
         policy.invoke([HumanMessage([{"type": "image_url", "image_url": {"url": "x"}}])])
     with pytest.raises(PolicyError, match="not a transformers model folder"):
         TransformersChatModel.from_pretrained("/nonexistent")
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error(policy: TransformersChatModel) -> None:
+    with pytest.raises(PolicyError, match="context is 4096"):
+        policy.invoke([HumanMessage("word " * 5000)])
