@@ -1,6 +1,6 @@
 """A tiny, random, offline Qwen2 model for tests and smoke runs.
 
-`build_tiny_model` writes a ~0.85M-parameter Qwen2 causal LM with a byte-level BPE tokenizer
+`build_tiny_model` writes a ~0.7M-parameter Qwen2 causal LM with a byte-level BPE tokenizer
 trained on generated chat / JSON / tool-call text, and TRL's ``qwen2_5.jinja`` chat template (so
 TRL recognizes its tool-calling format). Everything is seeded: two builds are identical. It is
 random, so it writes garbage; it is meant for checking shapes, plumbing and exact log-probs.
@@ -140,8 +140,9 @@ def build_tiny_model(path: str | Path) -> Path:
         eos_token_id=im_end,
         pad_token_id=endoftext,
     )
-    torch.manual_seed(_SEED)
-    model = Qwen2ForCausalLM(config)
+    with torch.random.fork_rng():  # seeded weights, caller's RNG state untouched
+        torch.manual_seed(_SEED)
+        model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(
         eos_token_id=[im_end, endoftext], pad_token_id=endoftext, do_sample=False
     )
