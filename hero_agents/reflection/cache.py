@@ -26,10 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``$HERO_CACHE_DIR/reflections``, else ``$XDG_CACHE_HOME/hero-agents/reflections``."""
-    if os.environ.get("HERO_CACHE_DIR"):
-        return Path(os.environ["HERO_CACHE_DIR"]) / "reflections"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    """``reflections`` under hero-agents' cache: ``$HERO_CACHE``, else
+    ``$XDG_CACHE_HOME/hero-agents``, else ``~/.cache/hero-agents`` (as the default model's)."""
+    if os.environ.get("HERO_CACHE"):
+        return Path(os.environ["HERO_CACHE"]).expanduser() / "reflections"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "hero-agents" / "reflections"
 
 

@@ -56,7 +56,7 @@ def reflect(
     ] = "batched",
     cache_dir: Annotated[
         Path | None,
-        typer.Option(help="Diagnosis cache (default: $HERO_CACHE_DIR or ~/.cache/hero-agents)."),
+        typer.Option(help="Diagnosis cache (default: $HERO_CACHE/reflections)."),
     ] = None,
     no_cache: Annotated[bool, typer.Option(help="Neither read nor write the cache.")] = False,
     api_key_env: Annotated[

@@ -37,8 +37,8 @@ def approximate_tokens(text: str) -> int:
 class PromptLimits:
     """Length caps applied to trace text before it reaches the reflector."""
 
-    max_system_chars: int = 6000
-    """The task's system prompt (tau2 policies run to several thousand characters)."""
+    max_system_chars: int = 10_000
+    """The task's system prompt (tau2's airline policy and instructions: about 8,100)."""
     max_message_chars: int = 1200
     """Any other message: the action's text, each observation message."""
     max_argument_chars: int = 600

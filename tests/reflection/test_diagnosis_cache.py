@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hero_agents.reflection.cache import DiagnosisCache, cache_key
+from hero_agents.reflection.cache import DiagnosisCache, cache_key, default_cache_dir
 from hero_agents.trajectory import Diagnosis
 
 
@@ -30,3 +30,11 @@ def test_unreadable_entry_is_a_miss(tmp_path: Path) -> None:
     cache.put(key, [diagnosis(0)])
     next(tmp_path.rglob(f"{key}.json")).write_text("{torn")
     assert cache.get(key) is None
+
+
+def test_default_directory_follows_hero_cache(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HERO_CACHE", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "reflections"
+    monkeypatch.delenv("HERO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "hero-agents" / "reflections"

@@ -11,16 +11,21 @@ import torch
 from reflection_server import make_trajectory
 
 from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
-from hero_agents.adapters.reflectors import LocalChatEndpoint, self_reflector
+from hero_agents.adapters.reflectors import LocalChatEndpoint, load_reflector
+
+
+@pytest.fixture(autouse=True)
+def single_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine, two make decoding ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
-def tiny_policy(tiny_model_dir: Path) -> Iterator[TransformersChatModel]:
-    # one intra-op thread: on a shared 2-core machine, two threads make decoding ~10x slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield TransformersChatModel.from_pretrained(tiny_model_dir, max_new_tokens=64, seed=0)
-    torch.set_num_threads(threads)
+def tiny_policy(tiny_model_dir: Path) -> TransformersChatModel:
+    return TransformersChatModel.from_pretrained(tiny_model_dir, max_new_tokens=64, seed=0)
 
 
 def test_serves_the_model_through_the_openai_client(tiny_policy: TransformersChatModel) -> None:
@@ -70,22 +75,36 @@ def test_refuses_what_it_cannot_honour(tiny_policy: TransformersChatModel) -> No
         client.chat.completions.create(model="local", messages=messages)
 
 
-def test_self_reflection_diagnoses_or_names_the_failure(tiny_policy: TransformersChatModel) -> None:
-    trajectories = [make_trajectory("a", turns=2), make_trajectory("b", turns=2)]
-    with self_reflector(
-        tiny_policy, name="self:tiny", format_retries=0, tokens_per_diagnosis=12
-    ) as reflector:
-        results = reflector.reflect(trajectories)
-        url = reflector.config.base_url
-
-    assert [r.trajectory.id for r in results] == ["a", "b"]
-    for result in results:
-        # a random model writes garbage: each trajectory is fully diagnosed or failed, named
+def check_self_results(results, trajectories) -> None:
+    assert [r.trajectory.id for r in results] == [t.id for t in trajectories]
+    for result, trajectory in zip(results, trajectories, strict=True):
+        # each trajectory is fully diagnosed, or failed with the turns and the reason named
         if result.ok:
-            assert [d.turn_index for d in result.diagnoses] == [0, 1]
+            turns = list(range(len(trajectory.turns)))
+            assert [d.turn_index for d in result.diagnoses] == turns
         else:
             assert result.error.startswith("turns [") and result.trajectory.diagnoses is None
         assert result.usage.calls >= 1 and result.usage.completion_tokens > 0
+
+
+def test_self_reflection_diagnoses_or_names_the_failure(tiny_model_dir: Path) -> None:
+    trajectories = [make_trajectory("a", turns=2), make_trajectory("b", turns=2)]
+    with load_reflector(
+        f"self:{tiny_model_dir}", format_retries=0, tokens_per_diagnosis=12
+    ) as reflector:
+        assert reflector.name == f"self:{tiny_model_dir}"
+        results = reflector.reflect(trajectories)
+        url = reflector.config.base_url
+
+    check_self_results(results, trajectories)  # a random model writes garbage: failures
     client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
     with pytest.raises(openai.APIConnectionError):  # closing the reflector stopped the endpoint
         client.models.list()
+
+
+@pytest.mark.slow
+def test_self_reflection_with_the_default_policy() -> None:
+    trajectories = [make_trajectory("a", turns=3, error_turns=[1])]
+    with load_reflector("self", tokens_per_diagnosis=60, format_retries=1) as reflector:
+        results = reflector.reflect(trajectories)
+    check_self_results(results, trajectories)
