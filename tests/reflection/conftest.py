@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
+import torch
 from reflection_server import Reply, Responder, ScriptedChatServer, valid_reply
 
 
@@ -23,3 +24,12 @@ def chat_server() -> Iterator[Callable[..., ScriptedChatServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """One intra-op torch thread: on a shared 2-core machine, two make decoding ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
-import torch
 from reflection_server import make_trajectory
 
 from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 from hero_agents.adapters.reflectors import LocalChatEndpoint, load_reflector
 
-
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core machine, two make decoding ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import typer
 from langchain_core.messages import AIMessage
 from reflection_server import valid_reply
@@ -68,3 +69,37 @@ def test_reflect_diagnoses_every_turn_of_recorded_rollouts(chat_server, tmp_path
     assert len(server.requests) == len(recorded)  # one call per trajectory
     prompt = server.user_prompts()[0]
     assert "create_task" in prompt and '"status": "error"' in prompt
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_reflect_on_the_output_of_hero_rollout(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from hero_agents.cli import app as hero
+
+    traces, out = tmp_path / "traces.jsonl", tmp_path / "diagnosed.jsonl"
+    rolled = CliRunner().invoke(
+        hero,
+        [
+            "rollout",
+            "--env",
+            "tau2:mock",
+            "--policy",
+            str(tiny_model_dir),
+            "--episodes",
+            "2",
+            "--max-turns",
+            "1",
+            "--out",
+            str(traces),
+        ],
+    )
+    assert rolled.exit_code == 0, rolled.output
+    recorded = read_trajectories(traces)
+    assert len(recorded) == 2
+
+    result = CliRunner().invoke(app, ["reflect", str(traces), "-r", "env-feedback", "-o", str(out)])
+
+    assert result.exit_code == 0, result.output
+    diagnosed = read_trajectories(out)
+    assert [t.id for t in diagnosed] == [t.id for t in recorded]
+    for trajectory in diagnosed:
+        assert [d.turn_index for d in trajectory.diagnoses] == list(range(len(trajectory.turns)))
