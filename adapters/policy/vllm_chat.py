@@ -49,6 +49,9 @@ from hero_agents.trajectory import RESPONSE_METADATA_KEY, TokenTrace
 
 logger = logging.getLogger(__name__)
 
+SPEC_PREFIX = "vllm"
+"""Policy specs naming a vLLM server start with ``vllm:``."""
+
 _CALL_OPTIONS = frozenset(
     {
         "tools",
@@ -114,6 +117,19 @@ class VLLMChatModel(BaseChatModel):
             timeout=self.request_timeout_s,
             max_retries=0,  # retries are ours: they wait for a restarting server
         )
+
+    @classmethod
+    def from_spec(cls, spec: str, **fields: Any) -> VLLMChatModel:
+        """A client from a policy spec: ``vllm:http://host:port/v1`` (follows the newest
+        version) or ``vllm:http://host:port/v1#policy-v3`` (pinned); `fields` set the rest."""
+        prefix, _, rest = spec.partition(":")
+        url, _, name = rest.partition("#")
+        if prefix != SPEC_PREFIX or not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{spec!r} is not a vLLM policy spec; write vllm:http://HOST:PORT/v1 or "
+                "vllm:http://HOST:PORT/v1#policy-vN"
+            )
+        return cls(base_url=url, model=name or None, **fields)
 
     @property
     def _llm_type(self) -> str:

@@ -137,6 +137,7 @@ class PolicyServer:
         self._log_file: IO[bytes] | None = None
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._finished = threading.Event()
         self._watcher: threading.Thread | None = None
         self._on_gpu: bool | None = None
 
@@ -239,6 +240,7 @@ class PolicyServer:
             if self.pid is not None:
                 raise PolicyError(f"the vLLM server on {self.url} is already running")
             self._stopping.clear()
+            self._finished.clear()
             self._launch()
             try:
                 self._wait_healthy()
@@ -261,10 +263,16 @@ class PolicyServer:
         self._stopping.set()
         with self._lock:
             self._terminate(timeout_s)
+        self._finished.set()
         watcher = self._watcher
         if watcher is not None and watcher is not threading.current_thread():
             watcher.join(timeout=5)
         atexit.unregister(self.stop)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the server is stopped for good (`stop`, or it died and could not be
+        restarted); False if `timeout_s` passed first."""
+        return self._finished.wait(timeout_s)
 
     def restart(self) -> None:
         """Stop and start again, preloading the startup adapter (the latest version)."""
@@ -401,6 +409,7 @@ class PolicyServer:
                         self.log_tail(),
                     )
                     self._terminate()
+                    self._finished.set()
                     return
                 self.restarts += 1
                 adapter = self._startup_adapter[0] if self._startup_adapter else "no adapter"
@@ -416,6 +425,7 @@ class PolicyServer:
                     self.restart()
                 except PolicyError as error:
                     logger.error("restarting the vLLM server failed: %s", error)
+                    self._finished.set()
                     return
 
 
