@@ -73,6 +73,11 @@ def rollout(
     split: Annotated[str, typer.Option(help="Task split: train, test or all.")] = "train",
     max_turns: Annotated[int, typer.Option(min=1, help="Policy calls per episode.")] = 8,
     concurrency: Annotated[int, typer.Option(min=1, help="Episodes in flight at once.")] = 1,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Sampling temperature (1 = on-policy; 0 = greedy).")
+    ] = 1.0,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Token budget per action.")] = 256,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
     append: Annotated[bool, typer.Option(help="Append to an existing --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
@@ -88,7 +93,9 @@ def rollout(
         environment = make_env(env)
         tasks = pick_tasks(environment.task_ids(split), episodes)
         with console.status(f"loading policy {policy!r}"):
-            chat_model = load_policy(policy)
+            chat_model = load_policy(
+                policy, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+            )
     except HeroError as error:
         raise fail(error) from None
 

