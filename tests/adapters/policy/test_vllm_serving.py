@@ -27,7 +27,9 @@ from hero_agents.adapters.policy.weight_sync import (
     WeightSync,
     teacher_forced_logprobs,
 )
+from hero_agents.capture import TraceRecorder, new_run_id
 from hero_agents.errors import PolicyError
+from hero_agents.graphs import build_tool_agent
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, TokenTrace
 
 pytestmark = [
@@ -214,6 +216,35 @@ def test_adapter_that_does_not_match_the_trainer_is_refused(
         sync.load_adapter(saved, reference_model=other)
     assert versions.current == "policy-v2"
     assert "policy-v3" not in sync.served_models()
+
+
+async def test_recorded_turns_carry_sampled_tokens_and_version(
+    server: PolicyServer, versions: PolicyVersions
+):
+    agent_policy = VLLMChatModel(
+        base_url=server.base_url,
+        versions=versions,
+        max_tokens=80,
+        extra_body={"structured_outputs": {"choice": [CALL]}},  # always this tool call
+    )
+    graph = build_tool_agent(agent_policy, [get_weather], max_turns=2)
+    recorder = TraceRecorder()
+    run_id = new_run_id()
+    await graph.ainvoke(
+        {"messages": [HumanMessage("Weather in Paris?")]},
+        config={"callbacks": [recorder], "run_id": run_id},
+    )
+    trajectory = recorder.take(run_id)
+    assert len(trajectory.turns) == 2
+    for turn in trajectory.turns:
+        assert turn.policy_version == "policy-v2"
+        assert turn.tokens is not None and turn.tokens.policy_version == "policy-v2"
+        assert turn.tokens.completion_token_ids and turn.tokens.prompt_token_ids
+        assert turn.action["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert trajectory.turns[0].observation[0]["content"] == "sunny in Paris"
+    # The second prompt extends the first: context + sampled action + tool result.
+    first, second = (turn.tokens.prompt_token_ids for turn in trajectory.turns)
+    assert len(second) > len(first)
 
 
 async def test_server_that_dies_is_restarted_with_the_latest_adapter(
