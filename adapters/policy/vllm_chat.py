@@ -129,6 +129,14 @@ class VLLMChatModel(BaseChatModel):
                 f"{spec!r} is not a vLLM policy spec; write vllm:http://HOST:PORT/v1 or "
                 "vllm:http://HOST:PORT/v1#policy-vN"
             )
+        if "max_new_tokens" in fields:  # the in-process policy's name for the same limit
+            fields["max_tokens"] = fields.pop("max_new_tokens")
+        unknown = set(fields) - set(cls.model_fields)
+        if unknown:
+            raise ConfigError(
+                f"VLLMChatModel has no option(s) {sorted(unknown)}; the served version is the "
+                "policy version (pin one with #policy-vN)"
+            )
         return cls(base_url=url, model=name or None, **fields)
 
     @property

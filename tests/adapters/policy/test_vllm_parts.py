@@ -39,6 +39,16 @@ def test_spec_pins_a_version_or_follows_the_newest():
         VLLMChatModel.from_spec("openai:http://127.0.0.1:8000/v1")
 
 
+def test_registry_loads_vllm_specs_with_shared_sampling_options():
+    from hero_agents.adapters.policy import load_policy
+
+    policy = load_policy("vllm:http://127.0.0.1:8000/v1#policy-v2", max_new_tokens=64, seed=None)
+    assert isinstance(policy, VLLMChatModel)
+    assert (policy.model, policy.max_tokens) == ("policy-v2", 64)
+    with pytest.raises(ConfigError, match="policy_version"):
+        load_policy("vllm:http://127.0.0.1:8000/v1", policy_version="x")
+
+
 def test_unknown_generation_option_is_an_error():
     client = VLLMChatModel(base_url="http://127.0.0.1:9/v1")
     with pytest.raises(ConfigError, match="frequency_penalty"):
