@@ -276,15 +276,8 @@ class PolicyServer:
 
     def restart(self) -> None:
         """Stop and start again, preloading the startup adapter (the latest version)."""
-        with self._lock:
-            self._terminate()
-            self._stopping.clear()
-            self._launch()
-            try:
-                self._wait_healthy()
-            except BaseException:
-                self._terminate()
-                raise
+        self.stop()
+        self.start()
 
     def is_healthy(self, timeout_s: float = 5.0) -> bool:
         """True when the server answers ``/health`` with 200."""
@@ -353,6 +346,8 @@ class PolicyServer:
                     f"the vLLM server for {self.model} exited with code {code} while starting; "
                     f"end of {self.log_path}:\n{self.log_tail()}"
                 )
+            if self._stopping.is_set():
+                raise PolicyError(f"the vLLM server on {self.url} was stopped while starting")
             if self.is_healthy(timeout_s=2.0):
                 logger.info(
                     "vLLM server on %s is up after %.0f s", self.url, time.monotonic() - started
@@ -389,6 +384,16 @@ class PolicyServer:
             self._log_file.close()
             self._log_file = None
 
+    def _relaunch(self) -> None:
+        """Replace a dead server by a fresh one (caller holds the lock)."""
+        self._terminate()
+        self._launch()
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self._terminate()
+            raise
+
     def _watch(self) -> None:
         """Restart the server when it dies without being asked to stop."""
         while not self._stopping.wait(1.0):
@@ -422,7 +427,7 @@ class PolicyServer:
                     self.max_restarts,
                 )
                 try:
-                    self.restart()
+                    self._relaunch()
                 except PolicyError as error:
                     logger.error("restarting the vLLM server failed: %s", error)
                     self._finished.set()
