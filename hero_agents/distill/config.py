@@ -1,0 +1,294 @@
+"""`HeroConfig`: every knob of the HERO distillation trainer, TRL-style (a `TrainingArguments`).
+
+The distillation fields reuse the names and meanings of TRL's `SDPOConfig` (``distillation_mode``,
+``distillation_alpha``, ``distillation_topk``, ``distillation_add_tail``, ``distillation_is_clip``,
+``teacher_model_kind``...), so the same TRL loss helpers and teacher machinery apply unchanged.
+Everything `transformers.TrainingArguments` offers (accelerate, DeepSpeed, FSDP, precision,
+logging, checkpoints) is inherited as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from trl.trainer.base_config import _BaseConfig
+
+Mode = Literal["hero", "env-feedback", "demo", "grpo", "hero+grpo"]
+"""Training signals: the three self-distillation teachers, the outcome baseline, and a blend."""
+
+MODES: tuple[str, ...] = ("hero", "env-feedback", "demo", "grpo", "hero+grpo")
+
+DEFAULT_HINDSIGHT_NOTE = (
+    "<hindsight_note>\n"
+    "A reviewer read this whole episode afterwards and left this note for your next action:\n"
+    "{hint}\n"
+    "</hindsight_note>"
+)
+"""How a turn's diagnosis is shown to its teacher; ``{hint}``, ``{cause}``, ``{necessity}`` and
+``{validity}`` are filled from the `Diagnosis`."""
+
+
+@dataclass
+class HeroConfig(_BaseConfig):
+    r"""
+    Configuration of the [`HeroTrainer`].
+
+    Parameters:
+        > Training signal
+
+        mode (`str`, defaults to `"hero"`):
+            `hero`: per-turn self-distillation with LLM-written hindsight diagnoses as teacher
+            context. `env-feedback`: the same with the raw next observation as teacher context
+            (diagnoses written by the `env-feedback` reflector). `demo`: the same with a successful
+            demonstration as teacher context (diagnoses written by the `demo` reflector). `grpo`:
+            outcome reward only, clipped surrogate with advantages normalized within each task's
+            group of rollouts. `hero+grpo`: `distillation_weight` * hero + (1 - weight) * grpo.
+
+        > Distillation loss (as in TRL's SDPO)
+
+        distillation_mode (`str`, defaults to `"sampled_token"`):
+            `sampled_token`: reverse KL estimated on the sampled action tokens; `topk_logits`:
+            divergence on the student's top-k support; `full_logits`: over the whole vocabulary.
+        distillation_alpha (`float`, defaults to `1.0`):
+            Generalized JSD interpolation: `0.0` forward KL, `1.0` reverse KL, in between a JSD.
+            `sampled_token` requires `1.0`.
+        distillation_topk (`int`, *optional*):
+            Support size of `topk_logits`; required for it and rejected otherwise.
+        distillation_add_tail (`bool`, defaults to `True`):
+            With `topk_logits`, add one bucket holding the probability mass outside the top-k.
+        distillation_is_clip (`float`, *optional*, defaults to `2.0`):
+            Clip of the importance ratio student/behaviour on each token (turns whose behaviour
+            log-probs were captured); `None` disables the correction.
+        distillation_weight (`float`, defaults to `0.5`):
+            Only in `hero+grpo`: weight of the distillation loss in the convex blend with GRPO.
+
+        > GRPO
+
+        epsilon (`float`, defaults to `0.2`):
+            Lower clip of the probability ratio in the clipped surrogate.
+        epsilon_high (`float`, *optional*):
+            Upper clip; defaults to `epsilon`.
+        scale_rewards (`str`, defaults to `"group"`):
+            `group`: divide advantages by the reward standard deviation of their task's group;
+            `none`: only subtract the group mean (Dr. GRPO).
+
+        > Teacher
+
+        teacher_model_kind (`str`, defaults to `"ema"`):
+            `live`: the current student; `ema`: an exponential moving average of the student;
+            `base`: the initial policy (with LoRA, the adapter disabled).
+        teacher_update_rate (`float`, defaults to `0.05`):
+            EMA update rate of the `ema` teacher.
+        teacher_sync_steps (`int`, defaults to `1`):
+            Optimizer steps between two EMA updates.
+        hindsight_note_template (`str`):
+            Text of the note inserted in the teacher's context.
+        hindsight_note_role (`str`, defaults to `"user"`):
+            Role of the message carrying the note, placed after the turn's last observation.
+
+        > Examples and efficiency
+
+        pack_turns (`bool`, defaults to `True`):
+            Score all turns of an append-only trajectory in one student forward pass.
+        on_token_drift (`str`, defaults to `"warn"`):
+            What to do when captured tokens differ from the chat template's tokenization:
+            `warn` (log and train on the captured tokens) or `error`.
+
+        > Model
+
+        use_peft (`bool`, defaults to `True`):
+            Train a LoRA adapter (else full fine-tuning).
+        lora_r, lora_alpha, lora_dropout, lora_target_modules:
+            LoRA rank, scaling, dropout and target modules.
+        model_init_kwargs (`dict`, *optional*):
+            Keyword arguments of `from_pretrained` when the model is given as a path.
+        trust_remote_code (`bool`, defaults to `False`):
+            Allow model code shipped with a checkpoint.
+        disable_dropout (`bool`, defaults to `True`):
+            Disable dropout so that student and teacher log-probs are deterministic.
+    """
+
+    # ---- overridden TrainingArguments defaults
+    learning_rate: float = field(
+        default=1e-4,
+        metadata={"help": "Initial AdamW learning rate (1e-4 suits LoRA; use ~1e-6 to 1e-5 full)."},
+    )
+    per_device_train_batch_size: int = field(
+        default=2,
+        metadata={"help": "Trajectories per device per step (all of their turns are trained)."},
+    )
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the trajectories."})
+    logging_steps: float = field(
+        default=1,
+        metadata={"help": "Log every X optimizer steps (a float below 1 is a ratio of all steps)."},
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Must stay False: the trainer's rows are trajectories, not columns."},
+    )
+
+    # ---- training signal
+    mode: Mode = field(
+        default="hero",
+        metadata={
+            "help": "Training signal: 'hero' (LLM hindsight diagnoses as teacher context), "
+            "'env-feedback' (raw next observation as teacher context), 'demo' (successful "
+            "demonstration as teacher context), 'grpo' (outcome reward, group-normalized "
+            "advantages, clipped surrogate) or 'hero+grpo' (weighted blend)."
+        },
+    )
+
+    # ---- distillation loss
+    distillation_mode: Literal["sampled_token", "topk_logits", "full_logits"] = field(
+        default="sampled_token",
+        metadata={
+            "help": "'sampled_token': reverse KL on the sampled action tokens; 'topk_logits': "
+            "divergence on the student's top-k support; 'full_logits': full-vocabulary divergence."
+        },
+    )
+    distillation_alpha: float = field(
+        default=1.0,
+        metadata={
+            "help": "Generalized JSD interpolation: 0 forward KL, 1 reverse KL, else JSD. "
+            "'sampled_token' requires 1."
+        },
+    )
+    distillation_topk: int | None = field(
+        default=None,
+        metadata={"help": "Top-k support size; required by 'topk_logits', rejected otherwise."},
+    )
+    distillation_add_tail: bool = field(
+        default=True,
+        metadata={"help": "With 'topk_logits', add a bucket for the mass outside the top-k."},
+    )
+    distillation_is_clip: float | None = field(
+        default=2.0,
+        metadata={
+            "help": "Clip of the per-token importance ratio student/behaviour, applied on turns "
+            "whose behaviour log-probs were captured. None disables it."
+        },
+    )
+    distillation_weight: float = field(
+        default=0.5,
+        metadata={
+            "help": "Only in 'hero+grpo': loss = w * distillation + (1 - w) * grpo, w in [0, 1]."
+        },
+    )
+
+    # ---- grpo
+    epsilon: float = field(
+        default=0.2, metadata={"help": "Lower clip of the ratio in GRPO's clipped surrogate."}
+    )
+    epsilon_high: float | None = field(
+        default=None, metadata={"help": "Upper clip of the ratio; defaults to `epsilon`."}
+    )
+    scale_rewards: Literal["group", "none"] = field(
+        default="group",
+        metadata={
+            "help": "'group': advantages divided by the reward std of their task's group; "
+            "'none': only the group mean is subtracted (Dr. GRPO)."
+        },
+    )
+
+    # ---- teacher
+    teacher_model_kind: Literal["live", "ema", "base"] = field(
+        default="ema",
+        metadata={
+            "help": "'live': the current student; 'ema': an exponential moving average of the "
+            "student; 'base': the initial policy (the LoRA adapter disabled)."
+        },
+    )
+    teacher_update_rate: float = field(
+        default=0.05, metadata={"help": "EMA update rate of the 'ema' teacher."}
+    )
+    teacher_sync_steps: int = field(
+        default=1, metadata={"help": "Optimizer steps between two EMA teacher updates."}
+    )
+    hindsight_note_template: str = field(
+        default=DEFAULT_HINDSIGHT_NOTE,
+        metadata={
+            "help": "Text of the note the teacher reads before acting; {hint}, {cause}, "
+            "{necessity} and {validity} are filled from the turn's diagnosis."
+        },
+    )
+    hindsight_note_role: Literal["user", "system"] = field(
+        default="user",
+        metadata={
+            "help": "Role of the extra message that carries the note, placed after the turn's "
+            "last tool or user message and right before the generation prompt."
+        },
+    )
+
+    # ---- examples and efficiency
+    pack_turns: bool = field(
+        default=True,
+        metadata={
+            "help": "Score every turn of an append-only trajectory in one student forward pass "
+            "over the whole conversation; non-append histories fall back to one pass per turn."
+        },
+    )
+    on_token_drift: Literal["warn", "error"] = field(
+        default="warn",
+        metadata={
+            "help": "When captured token ids differ from the chat template's tokenization: "
+            "'warn' (log it, train on the captured tokens) or 'error'."
+        },
+    )
+
+    # ---- model
+    use_peft: bool = field(
+        default=True, metadata={"help": "Train a LoRA adapter; False means full fine-tuning."}
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (alpha / r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Modules to adapt; None means every linear layer ('all-linear')."},
+    )
+    model_init_kwargs: dict[str, Any] | None = field(
+        default=None,
+        metadata={"help": "Keyword arguments of `from_pretrained` when the model is a path."},
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow model code shipped with the checkpoint."}
+    )
+    disable_dropout: bool = field(
+        default=True,
+        metadata={"help": "Disable dropout so student and teacher log-probs are deterministic."},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.distillation_mode == "sampled_token" and self.distillation_alpha != 1.0:
+            raise ValueError(
+                "distillation_mode='sampled_token' is a reverse KL: it requires "
+                f"distillation_alpha=1.0, got {self.distillation_alpha}"
+            )
+        if not 0.0 <= self.distillation_alpha <= 1.0:
+            raise ValueError(f"distillation_alpha must be in [0, 1], got {self.distillation_alpha}")
+        if (self.distillation_mode == "topk_logits") != (self.distillation_topk is not None):
+            raise ValueError(
+                "distillation_topk must be set with distillation_mode='topk_logits' and only then"
+            )
+        if not 0.0 <= self.distillation_weight <= 1.0:
+            raise ValueError(
+                f"distillation_weight must be in [0, 1], got {self.distillation_weight}"
+            )
+        if self.remove_unused_columns:
+            raise ValueError("remove_unused_columns must be False: rows are trajectories")
+        if self.epsilon_high is None:
+            self.epsilon_high = self.epsilon
+
+    @property
+    def uses_distillation(self) -> bool:
+        """Whether this mode has a self-teacher (every mode but pure `grpo`)."""
+        return self.mode != "grpo"
+
+    @property
+    def uses_grpo(self) -> bool:
+        """Whether this mode has an outcome-reward term."""
+        return self.mode in ("grpo", "hero+grpo")

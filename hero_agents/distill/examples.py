@@ -1,0 +1,328 @@
+"""Training examples: one student and one teacher view of every turn, aligned token by token.
+
+For turn t of a trajectory:
+
+- student prompt: the turn's exact context and tools through the model's chat template, ending
+  with the generation prompt (as the policy backend renders it);
+- completion: the action's tokens as sampled (`Turn.tokens.completion_token_ids` when captured;
+  else the template's rendering of the action up to and including the end-of-turn token);
+- teacher prompt: the same context with the turn's diagnosis added as a marked hindsight note,
+  in an extra message after the last tool/user message, right before the generation prompt.
+
+Student and teacher score the *same* completion ids, so their log-probs line up position by
+position. `student_sequences` packs the turns of an append-only trajectory into one sequence
+(each turn's prompt + completion is a prefix of the next turn's prompt), so one forward pass
+scores every turn; where a history is rewritten (summarization, trimming) a new sequence starts.
+
+Which diagnoses a mode accepts (`check_trajectory`): ``hero`` and ``hero+grpo`` need diagnoses from
+an LLM (or self) reflector and refuse the baselines' ``env-feedback`` / ``demo`` ones;
+``env-feedback`` and ``demo`` accept only their own reflector's; ``grpo`` needs rewards, not
+diagnoses. A wrong kind is an error (never a silent fallback): mixing them would make the
+comparison between modes meaningless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jinja2 import TemplateError
+
+from hero_agents.adapters.policy.tool_calls import template_messages
+from hero_agents.errors import DistillationError
+from hero_agents.trajectory import Diagnosis, Message, Trajectory, Turn
+
+logger = logging.getLogger(__name__)
+
+BASELINE_REFLECTORS = {"env-feedback": "env-feedback", "demo": "demo"}
+"""Mode name -> the reflector whose diagnoses that baseline mode trains on."""
+
+
+@dataclass
+class TurnExample:
+    """One turn, tokenized: the student's and the teacher's prompt and the shared completion."""
+
+    trajectory_id: str
+    turn_index: int
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    teacher_prompt_ids: list[int] | None
+    """None in modes without a teacher (``grpo``)."""
+    behaviour_logprobs: list[float] | None
+    """Raw log-probs of `completion_ids` under the policy that sampled them, when captured."""
+    completion_source: Literal["captured", "retokenized"]
+    drift: str | None = None
+    """Why the captured tokens differ from the template's tokenization; None when they agree."""
+
+
+@dataclass
+class TrajectoryExample:
+    """All turns of one trajectory, with what the outcome-reward signal needs."""
+
+    trajectory_id: str
+    task_id: str | None
+    reward: float | None
+    turns: list[TurnExample]
+    advantage: float = 0.0
+    """GRPO advantage of this trajectory within its task's group (set by the trainer)."""
+
+
+@dataclass
+class ScoringSequence:
+    """One row of a forward pass and the actions it scores.
+
+    ``spans[i] = (start, length)``: the completion of turn ``turn_indices[i]`` is
+    ``input_ids[start : start + length]``; its tokens are predicted by the logits at positions
+    ``start - 1 ... start + length - 2``.
+    """
+
+    input_ids: list[int]
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    turn_indices: list[int] = field(default_factory=list)
+
+    def logit_positions(self) -> list[int]:
+        """Positions whose logits predict the scored action tokens, in turn order."""
+        return [p for start, n in self.spans for p in range(start - 1, start + n - 1)]
+
+
+def _fail(trajectory: Trajectory, turn: int | None, problem: str) -> DistillationError:
+    where = f"trajectory {trajectory.id!r}" + (f", turn {turn}" if turn is not None else "")
+    return DistillationError(f"{where}: {problem}")
+
+
+def _reflector_kind(reflector: str) -> str:
+    return reflector.split(":", 1)[0]
+
+
+def check_trajectory(trajectory: Trajectory, mode: str) -> None:
+    """Refuse a trajectory that `mode` cannot train on; the error names trajectory and turn."""
+    if not trajectory.turns:
+        raise _fail(trajectory, None, "has no turns")
+    if mode in ("grpo", "hero+grpo") and trajectory.reward is None:
+        raise _fail(trajectory, None, f"has no reward, which mode {mode!r} needs")
+    if mode == "grpo":
+        return
+    diagnoses = trajectory.diagnoses
+    if not diagnoses:
+        raise _fail(
+            trajectory, None, f"has no diagnoses, which mode {mode!r} needs: run `hero reflect`"
+        )
+    if len(diagnoses) != len(trajectory.turns):
+        raise _fail(
+            trajectory,
+            min(len(diagnoses), len(trajectory.turns)),
+            f"{len(diagnoses)} diagnoses for {len(trajectory.turns)} turns",
+        )
+    expected = BASELINE_REFLECTORS.get(mode)
+    for turn, diagnosis in zip(trajectory.turns, diagnoses, strict=True):
+        if diagnosis.turn_index != turn.index:
+            raise _fail(trajectory, turn.index, f"its diagnosis is for turn {diagnosis.turn_index}")
+        kind = _reflector_kind(diagnosis.reflector)
+        if expected is not None and kind != expected:
+            raise _fail(
+                trajectory,
+                turn.index,
+                f"mode {mode!r} trains on diagnoses of the {expected!r} reflector, got one from "
+                f"{diagnosis.reflector!r}: reflect with `--reflector {expected}`",
+            )
+        if expected is None and kind in BASELINE_REFLECTORS.values():
+            raise _fail(
+                trajectory,
+                turn.index,
+                f"mode {mode!r} needs hindsight diagnoses from an LLM reflector, got the "
+                f"{diagnosis.reflector!r} baseline's: use `--mode {kind}` to train that baseline",
+            )
+
+
+def hindsight_note(diagnosis: Diagnosis, template: str) -> str:
+    """The text the teacher reads for one turn: `template` filled from the diagnosis."""
+    return template.format(
+        hint=diagnosis.hint.strip(),
+        cause=diagnosis.cause or "",
+        necessity=diagnosis.necessity,
+        validity=diagnosis.validity,
+    )
+
+
+def teacher_context(
+    messages: Sequence[Message], note: str, *, role: Literal["user", "system"] = "user"
+) -> list[Message]:
+    """The turn's context with the hindsight note as an extra message right before acting.
+
+    Only valid for a context that ends with a tool or user message (the point where the policy
+    acts): a separate message keeps tool results intact (a note appended inside a
+    ``<tool_response>`` would pose as tool output) and renders as its own ChatML block.
+    """
+    last = messages[-1].get("role") if messages else None
+    if last not in ("tool", "user"):
+        raise ValueError(f"the context ends with a {last!r} message, not a tool or user message")
+    return [*messages, {"role": role, "content": note}]
+
+
+def _render_prompt(tokenizer: Any, messages: Sequence[Message], tools: Sequence[Any]) -> str:
+    return tokenizer.apply_chat_template(
+        template_messages(messages),
+        tools=list(tools) if tools else None,
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+
+
+def _completion_text(tokenizer: Any, turn: Turn, prompt: str) -> str:
+    """The template's rendering of the action, up to and including the end-of-turn token."""
+    full = tokenizer.apply_chat_template(
+        template_messages([*turn.messages, turn.action]),
+        tools=list(turn.tools) if turn.tools else None,
+        tokenize=False,
+    )
+    if not full.startswith(prompt):
+        raise ValueError(
+            "the chat template does not render the action as a continuation of the prompt"
+        )
+    text = full[len(prompt) :]
+    eos = tokenizer.eos_token
+    if eos and eos in text:
+        text = text[: text.index(eos) + len(eos)]
+    return text
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def build_turn_example(
+    trajectory: Trajectory,
+    turn: Turn,
+    tokenizer: Any,
+    *,
+    note: str | None,
+    note_role: Literal["user", "system"] = "user",
+    on_drift: Literal["warn", "error"] = "warn",
+) -> TurnExample:
+    """Tokenize one turn; `note` is the teacher's hindsight note (None: no teacher)."""
+    action = turn.action
+    if not (action.get("content") or "").strip() and not action.get("tool_calls"):
+        raise _fail(trajectory, turn.index, "empty action (no content and no tool calls)")
+    if turn.tokens is not None and not turn.tokens.completion_token_ids:
+        raise _fail(trajectory, turn.index, "empty action (no captured completion tokens)")
+    for position, message in enumerate([*turn.messages, action]):
+        if not isinstance(message.get("content") or "", str):
+            raise _fail(
+                trajectory, turn.index, f"message {position} has non-text content (text only)"
+            )
+    try:
+        teacher = teacher_context(turn.messages, note or "", role=note_role)
+        prompt = _render_prompt(tokenizer, turn.messages, turn.tools)
+        completion = _completion_text(tokenizer, turn, prompt)
+        teacher_prompt = None if note is None else _render_prompt(tokenizer, teacher, turn.tools)
+    except (ValueError, TemplateError, TypeError) as exc:
+        raise _fail(trajectory, turn.index, str(exc)) from exc
+
+    prompt_ids = _encode(tokenizer, prompt)
+    retokenized = _encode(tokenizer, completion)
+    drift: list[str] = []
+    if turn.tokens is not None:
+        completion_ids = list(turn.tokens.completion_token_ids)
+        behaviour = turn.tokens.completion_logprobs
+        source: Literal["captured", "retokenized"] = "captured"
+        if completion_ids != retokenized:
+            drift.append("the captured completion differs from the template's tokenization")
+        captured_prompt = turn.tokens.prompt_token_ids
+        if captured_prompt is not None and list(captured_prompt) != prompt_ids:
+            drift.append("the captured prompt differs from the rendered context")
+    else:
+        completion_ids, behaviour, source = retokenized, None, "retokenized"
+        if _encode(tokenizer, prompt + completion) != prompt_ids + completion_ids:
+            drift.append("prompt and completion tokenize differently joined than apart")
+    if not completion_ids:
+        raise _fail(trajectory, turn.index, "empty action (renders to no tokens)")
+    reason = "; ".join(drift) or None
+    if reason is not None:
+        if on_drift == "error":
+            raise _fail(trajectory, turn.index, f"token drift: {reason}")
+        logger.warning("trajectory %r, turn %d: token drift: %s", trajectory.id, turn.index, reason)
+    return TurnExample(
+        trajectory_id=trajectory.id,
+        turn_index=turn.index,
+        prompt_ids=prompt_ids,
+        completion_ids=completion_ids,
+        teacher_prompt_ids=None if teacher_prompt is None else _encode(tokenizer, teacher_prompt),
+        behaviour_logprobs=list(behaviour) if behaviour is not None else None,
+        completion_source=source,
+        drift=reason,
+    )
+
+
+def build_examples(
+    trajectories: Sequence[Trajectory],
+    tokenizer: Any,
+    *,
+    mode: str = "hero",
+    note_template: str = "{hint}",
+    note_role: Literal["user", "system"] = "user",
+    on_drift: Literal["warn", "error"] = "warn",
+) -> list[TrajectoryExample]:
+    """Check and tokenize every trajectory for `mode`; errors name the trajectory and turn."""
+    if not trajectories:
+        raise DistillationError("no trajectories to train on")
+    examples = []
+    for trajectory in trajectories:
+        check_trajectory(trajectory, mode)
+        turns = []
+        for turn in trajectory.turns:
+            note = None
+            if mode != "grpo":
+                assert trajectory.diagnoses is not None  # checked above
+                note = hindsight_note(trajectory.diagnoses[turn.index], note_template)
+            turns.append(
+                build_turn_example(
+                    trajectory, turn, tokenizer, note=note, note_role=note_role, on_drift=on_drift
+                )
+            )
+        examples.append(
+            TrajectoryExample(
+                trajectory_id=trajectory.id,
+                task_id=trajectory.task_id,
+                reward=trajectory.reward,
+                turns=turns,
+            )
+        )
+    return examples
+
+
+def student_sequences(example: TrajectoryExample, *, pack: bool = True) -> list[ScoringSequence]:
+    """The rows that score every turn of `example` as its student.
+
+    With `pack`, a turn joins the current row when the row (previous prompt + completion) is a
+    token prefix of its prompt, i.e. the history was only appended to; otherwise it starts a new
+    row. Without `pack`, one row per turn.
+    """
+    rows: list[ScoringSequence] = []
+    for turn in example.turns:
+        row = rows[-1] if rows and pack else None
+        if row is not None and turn.prompt_ids[: len(row.input_ids)] == row.input_ids:
+            row.input_ids = turn.prompt_ids + turn.completion_ids
+        else:
+            row = ScoringSequence(turn.prompt_ids + turn.completion_ids)
+            rows.append(row)
+        row.spans.append((len(turn.prompt_ids), len(turn.completion_ids)))
+        row.turn_indices.append(turn.turn_index)
+    return rows
+
+
+def teacher_sequences(example: TrajectoryExample) -> list[ScoringSequence]:
+    """One row per turn: the teacher prompt followed by the same completion as the student's."""
+    rows = []
+    for turn in example.turns:
+        if turn.teacher_prompt_ids is None:
+            raise ValueError(f"turn {turn.turn_index} of {example.trajectory_id!r} has no teacher")
+        rows.append(
+            ScoringSequence(
+                turn.teacher_prompt_ids + turn.completion_ids,
+                [(len(turn.teacher_prompt_ids), len(turn.completion_ids))],
+                [turn.turn_index],
+            )
+        )
+    return rows

@@ -1,0 +1,382 @@
+"""`HeroTrainer`: per-turn self-distillation (and its baselines) on recorded tool conversations.
+
+It orchestrates; the math is in `loss_utils`, the tokenization in `examples`, the knobs in
+`config`. One training step, top to bottom (`compute_loss`):
+
+1. the batch is a few trajectories; every turn of each is trained;
+2. student: one forward pass over the batch's rows (a whole append-only conversation per row when
+   `pack_turns`), keeping only the logits that predict action tokens;
+3. teacher: one no-grad forward pass over one row per turn (context + hindsight note + the same
+   action), through TRL's teacher routing (live / EMA adapter / base with the adapter disabled);
+4. loss on action tokens only: TRL's self-distillation divergence, and/or GRPO's clipped
+   surrogate with group-normalized advantages, blended by `distillation_weight` in ``hero+grpo``.
+
+Exactly one student forward (with grad) and at most one teacher forward per step, whatever the
+number of turns: DDP, DeepSpeed and FSDP under `accelerate launch` see the same call pattern as
+in TRL's own trainers. Everything else (optimizer, schedule, accumulation, checkpoints, logging,
+devices) is `transformers.Trainer` through TRL's `_BaseTrainer`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import textwrap
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from accelerate.utils import is_peft_model, set_seed
+from peft import LoraConfig, PeftConfig
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from trl.trainer.base_trainer import _BaseTrainer
+from trl.trainer.utils import (
+    create_model_from_path,
+    disable_dropout_in_model,
+    get_config_model_id,
+    identity,
+    pad,
+    selective_log_softmax,
+)
+
+from hero_agents.distill.config import HeroConfig
+from hero_agents.distill.examples import (
+    ScoringSequence,
+    TrajectoryExample,
+    build_examples,
+    student_sequences,
+    teacher_sequences,
+)
+from hero_agents.distill.loss_utils import (
+    clipped_surrogate_loss,
+    distillation_loss,
+    group_advantages,
+)
+from hero_agents.errors import DistillationError
+from hero_agents.trajectory import Trajectory
+
+with warnings.catch_warnings():  # TRL flags trl.experimental as unstable; we pin trl<1.17
+    warnings.filterwarnings("ignore", message=".*trl.experimental.*")
+    from trl.experimental.sdpo import SDPOTrainer
+    from trl.experimental.utils import prepare_peft_model
+
+logger = logging.getLogger(__name__)
+
+
+def action_logits(
+    model: torch.nn.Module,
+    rows: Sequence[ScoringSequence],
+    *,
+    pad_token_id: int,
+    supports_logits_to_keep: bool = True,
+) -> torch.Tensor:
+    """Logits that predict every scored action token of `rows`, in row/span order: ``(N, V)``.
+
+    One forward pass over the right-padded rows. Only the needed positions are projected to the
+    vocabulary (``logits_to_keep`` given as the positions' indices), so a packed conversation does
+    not materialize logits for its prompt and tool-result tokens.
+    """
+    device = next(model.parameters()).device
+    input_ids = pad(
+        [torch.tensor(row.input_ids, dtype=torch.long) for row in rows], padding_value=pad_token_id
+    ).to(device)  # (B, L)
+    attention_mask = pad([torch.ones(len(row.input_ids), dtype=torch.long) for row in rows]).to(
+        device
+    )
+    positions = [row.logit_positions() for row in rows]
+    kept = sorted({p for row_positions in positions for p in row_positions})
+    column = {p: k for k, p in enumerate(kept)}
+    inputs: dict[str, Any] = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "use_cache": False,
+    }
+    if supports_logits_to_keep:
+        inputs["logits_to_keep"] = torch.tensor(kept, dtype=torch.long, device=device)
+    else:
+        column = {p: p for p in kept}
+    logits = model(**inputs).logits  # (B, K, V): K kept positions (or L)
+    return torch.cat(
+        [
+            logits[b, torch.tensor([column[p] for p in row_positions], device=device)]
+            for b, row_positions in enumerate(positions)
+        ]
+    )  # (N, V)
+
+
+class HeroTrainer(_BaseTrainer):
+    """Trainer for HERO: hindsight-enhanced self-distillation for multi-turn agents.
+
+    For each turn of each trajectory, the student is the policy on the exact context it saw and
+    the teacher is the same policy with that turn's hindsight diagnosis added; the student is
+    pulled toward the teacher on its own sampled action tokens. The same trainer runs the
+    baselines (`env-feedback`, `demo`, `grpo`) and the blend `hero+grpo` on the same budget.
+    """
+
+    config_cls = HeroConfig
+    loss_is_scaled_for_ga = True
+    _tag_names: ClassVar[list[str]] = ["trl", "hero", "self-distillation"]
+    _name = "HERO"
+    # docstyle-ignore
+    _paper: ClassVar[dict[str, str]] = {
+        "title": "Hindsight-Enhanced Self-Distillation for Multi-Turn Agents",
+        "id": "2606.11559",
+        "citation": textwrap.dedent("""\
+            @article{liu2026hero,
+                title        = {{HERO: Hindsight-Enhanced Self-Distillation for Multi-Turn Agents}},
+                author       = {Liu and Zhang and Li and Lyu and Shang},
+                year         = 2026,
+                eprint       = {arXiv:2606.11559}
+            }"""),
+    }
+
+    # TRL's SDPO teacher machinery, reused as is (HeroConfig keeps SDPOConfig's field names):
+    # live = the student; base = adapter disabled (or a frozen copy); ema = an EMA "teacher" LoRA
+    # adapter (PEFTAdapterEMACallback) or an EMA copy (SyncTeacherModelCallback).
+    _setup_teacher_model = SDPOTrainer._setup_teacher_model
+    _use_peft_ema_teacher_adapter = SDPOTrainer._use_peft_ema_teacher_adapter
+    _get_teacher_context_for_self_distillation = (
+        SDPOTrainer._get_teacher_context_for_self_distillation
+    )
+
+    def __init__(
+        self,
+        model: str | Path | PreTrainedModel,
+        args: HeroConfig,
+        train_dataset: Sequence[Trajectory],
+        eval_dataset: Sequence[Trajectory] | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        peft_config: PeftConfig | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple[Any, Any] = (None, None),
+    ) -> None:
+        set_seed(args.seed)  # before PEFT initializes its adapter
+        if isinstance(model, str | Path):
+            init_kwargs = dict(args.model_init_kwargs or {})
+            init_kwargs.setdefault("trust_remote_code", args.trust_remote_code)
+            if args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
+                init_kwargs["device_map"] = None
+            model = create_model_from_path(str(model), **init_kwargs)
+        if processing_class is None:
+            processing_class = AutoTokenizer.from_pretrained(
+                get_config_model_id(model.config), trust_remote_code=args.trust_remote_code
+            )
+        if args.use_peft and peft_config is None and not is_peft_model(model):
+            peft_config = LoraConfig(
+                r=args.lora_r,
+                lora_alpha=args.lora_alpha,
+                lora_dropout=args.lora_dropout,
+                target_modules=args.lora_target_modules or "all-linear",
+                task_type="CAUSAL_LM",
+            )
+        if peft_config is not None or is_peft_model(model):
+            model = prepare_peft_model(model, peft_config, args)
+        if args.disable_dropout:
+            disable_dropout_in_model(model)
+        if processing_class.pad_token_id is None:
+            raise DistillationError("the tokenizer has no pad token; set one before training")
+
+        examples = self._examples(train_dataset, processing_class, args)
+        eval_examples = None
+        if eval_dataset is not None:
+            eval_examples = self._examples(eval_dataset, processing_class, args)
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=identity,  # rows are TrajectoryExamples; tensors are built per step
+            train_dataset=examples,
+            eval_dataset=eval_examples,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+        )
+        base = model.get_base_model() if is_peft_model(model) else model
+        forward_parameters = inspect.signature(base.forward).parameters
+        self._supports_logits_to_keep = "logits_to_keep" in forward_parameters
+        self._metrics: dict[str, dict[str, list[float]]] = {
+            "train": defaultdict(list),
+            "eval": defaultdict(list),
+        }
+        self.teacher_model = None
+        if args.uses_distillation:
+            self._setup_teacher_model()
+
+    @staticmethod
+    def _examples(
+        trajectories: Sequence[Trajectory], tokenizer: PreTrainedTokenizerBase, args: HeroConfig
+    ) -> list[TrajectoryExample]:
+        examples = build_examples(
+            list(trajectories),
+            tokenizer,
+            mode=args.mode,
+            note_template=args.hindsight_note_template,
+            note_role=args.hindsight_note_role,
+            on_drift=args.on_token_drift,
+        )
+        if args.uses_grpo:
+            groups = [e.task_id or e.trajectory_id for e in examples]
+            rewards = [float(e.reward) for e in examples]  # type: ignore[arg-type]  (checked)
+            advantages = group_advantages(rewards, groups, scale=args.scale_rewards)
+            for example, advantage in zip(examples, advantages, strict=True):
+                example.advantage = advantage
+            if all(a == 0.0 for a in advantages):
+                logger.warning(
+                    "every GRPO advantage is 0 (no task has two rollouts with different rewards): "
+                    "the grpo term has no signal"
+                )
+        return examples
+
+    # ---- one step
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: list[TrajectoryExample],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor:
+        if return_outputs:
+            raise ValueError("HeroTrainer.compute_loss does not return outputs")
+        args: HeroConfig = self.args
+        mode = "train" if model.training else "eval"
+        turns = [turn for example in inputs for turn in example.turns]
+        device = self.accelerator.device
+        pad_id = self.processing_class.pad_token_id
+
+        # Student: every turn's action logits, one forward pass (with grad).
+        student_rows = [r for e in inputs for r in student_sequences(e, pack=args.pack_turns)]
+        student_logits = action_logits(
+            model,
+            student_rows,
+            pad_token_id=pad_id,
+            supports_logits_to_keep=self._supports_logits_to_keep,
+        )  # (N, V)
+        completion_ids = torch.tensor(
+            [t for turn in turns for t in turn.completion_ids], device=device
+        )  # (N,)
+        student_logps = selective_log_softmax(student_logits, completion_ids)  # (N,)
+        behaviour_mask = torch.tensor(
+            [turn.behaviour_logprobs is not None for turn in turns for _ in turn.completion_ids],
+            device=device,
+        )
+        behaviour_logps = torch.tensor(
+            [
+                lp
+                for turn in turns
+                for lp in (turn.behaviour_logprobs or [0.0] * len(turn.completion_ids))
+            ],
+            dtype=student_logps.dtype,
+            device=device,
+        )
+        metrics = {
+            "action_tokens": float(completion_ids.numel()),
+            "student_forward_tokens": float(sum(len(r.input_ids) for r in student_rows)),
+            "student_rows": float(len(student_rows)),
+            "student_logp": student_logps.detach().mean(),
+        }
+
+        loss = student_logits.new_zeros(())
+        if args.uses_distillation:
+            teacher_rows = [r for e in inputs for r in teacher_sequences(e)]
+            teacher = model if self.teacher_model is self.model else self.teacher_model
+            with torch.no_grad(), self._get_teacher_context_for_self_distillation():
+                teacher_logits = action_logits(
+                    teacher,
+                    teacher_rows,
+                    pad_token_id=pad_id,
+                    supports_logits_to_keep=self._supports_logits_to_keep,
+                )  # (N, V)
+            per_token = distillation_loss(
+                student_logits,
+                teacher_logits,
+                completion_ids,
+                mode=args.distillation_mode,
+                alpha=args.distillation_alpha,
+                topk=args.distillation_topk,
+                add_tail=args.distillation_add_tail,
+                behaviour_logps=behaviour_logps,
+                behaviour_mask=behaviour_mask,
+                is_clip=args.distillation_is_clip,
+            )  # (N,)
+            distill = per_token.mean()
+            teacher_logps = selective_log_softmax(teacher_logits, completion_ids)
+            if args.distillation_mode == "sampled_token":
+                divergence = (student_logps.detach() - teacher_logps).mean()  # k1 estimate of KL
+            else:
+                divergence = per_token.detach().mean()
+            weight = args.distillation_weight if args.mode == "hero+grpo" else 1.0
+            loss = loss + weight * distill
+            metrics |= {
+                "teacher_forward_tokens": float(sum(len(r.input_ids) for r in teacher_rows)),
+                "teacher_logp": teacher_logps.mean(),
+                "divergence": divergence,
+                "distillation_loss": distill.detach(),
+            }
+
+        if args.uses_grpo:
+            advantages = torch.tensor(
+                [e.advantage for e in inputs for turn in e.turns for _ in turn.completion_ids],
+                dtype=student_logps.dtype,
+                device=device,
+            )  # (N,)
+            old_logps = torch.where(behaviour_mask, behaviour_logps, student_logps.detach())
+            per_token_pg = clipped_surrogate_loss(
+                student_logps,
+                old_logps,
+                advantages,
+                epsilon_low=args.epsilon,
+                epsilon_high=args.epsilon_high,
+            )
+            grpo = per_token_pg.mean()
+            weight = 1.0 - args.distillation_weight if args.mode == "hero+grpo" else 1.0
+            loss = loss + weight * grpo
+            metrics |= {"grpo_loss": grpo.detach(), "advantage": advantages.mean()}
+
+        self._record(mode, metrics)
+        if model.training:
+            loss = loss / self.current_gradient_accumulation_steps
+        return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    # ---- metrics and saving
+
+    def _record(self, mode: str, metrics: dict[str, float | torch.Tensor]) -> None:
+        for name, value in metrics.items():
+            value = torch.as_tensor(value, dtype=torch.float32, device=self.accelerator.device)
+            self._metrics[mode][f"hero/{name}"].append(
+                self.accelerator.gather(value.reshape(1)).mean().item()
+            )
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        averaged = {k: sum(v) / len(v) for k, v in self._metrics[mode].items() if v}
+        if mode == "eval":
+            averaged = {f"eval_{k}": v for k, v in averaged.items()}
+        super().log({**logs, **averaged}, start_time)
+        self._metrics[mode].clear()
+
+    def save_policy(self, path: str | Path) -> Path:
+        """Save the trained policy only (the LoRA adapter, or the full model) and its tokenizer.
+
+        Unlike `save_model`, the EMA teacher's adapter is left out: the result is what a policy
+        backend loads.
+        """
+        path = Path(path)
+        model = self.accelerator.unwrap_model(self.model)
+        if self.accelerator.is_main_process:
+            if is_peft_model(model):
+                student = [name for name in model.peft_config if name != "teacher"]
+                model.save_pretrained(path, selected_adapters=student)
+            else:
+                model.save_pretrained(path)
+            self.processing_class.save_pretrained(path)
+        self.accelerator.wait_for_everyone()
+        return path
