@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import openai
 
 from hero_agents.errors import ConfigError, ReflectionError
@@ -230,7 +229,7 @@ class OpenAIReflector(Reflector):
             for window in windows:
                 diagnoses += await self._diagnose_window(view, window, usage)
         except _TrajectoryFailure as failure:
-            logger.warning("could not diagnose trajectory %s: %s", trajectory.id, failure)
+            logger.info("could not diagnose trajectory %s: %s", trajectory.id, failure)
             return ReflectionResult.failed(trajectory, str(failure), usage=usage)
         if self._cache is not None and key is not None:
             self._cache.put(key, diagnoses)
@@ -397,7 +396,8 @@ def _message(error: openai.APIStatusError) -> str:
     return clip(str(error.message), 300)
 
 
-async def _count_request(request: httpx.Request) -> None:
+async def _count_request(request: Any) -> None:
+    """An HTTP client hook: count each request (retries included) for this trajectory."""
     usage = _usage.get()
     if usage is not None:
         usage.requests += 1

@@ -1,10 +1,11 @@
 """``hero reflect``: diagnose every turn of recorded trajectories.
 
 Writes the same trajectories with ``diagnoses`` filled, appending each as soon as it is
-diagnosed. A trajectory that could not be diagnosed is not written: it is named, with the
-reason, in the summary (and in ``--failures FILE``). Exit status: 0 when every trajectory was
-diagnosed; 1 when some failed (0 with ``--allow-failures``); 2 for a bad spec, file or option,
-or an error that stops the run (a refused key, an unreachable server).
+diagnosed (so in completion order, not input order). A trajectory that could not be diagnosed
+is not written: it is named, with the reason, in the summary (and in ``--failures FILE``).
+Exit status: 0 when every trajectory was diagnosed; 1 when some failed (0 with
+``--allow-failures``); 2 for a bad spec, file or option, or an error that stops the run (a
+refused key, an unreachable server). ``--append`` resumes: ids already in ``--out`` are skipped.
 """
 
 from __future__ import annotations
