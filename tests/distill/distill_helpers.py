@@ -181,3 +181,19 @@ def train_note_following_model(tiny_model_dir: Path, out: Path) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def cpu_config(out: Path, **fields: Any) -> Any:
+    """A `HeroConfig` for quick CPU runs: no checkpoints, no reporting, no progress bar."""
+    from hero_agents.distill import HeroConfig
+
+    defaults: dict[str, Any] = {
+        "output_dir": str(out),
+        "use_cpu": True,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "save_strategy": "no",
+        "disable_tqdm": True,
+    }
+    return HeroConfig(**{**defaults, **fields})
