@@ -228,7 +228,12 @@ def build_turn_example(
         behaviour = turn.tokens.completion_logprobs
         source: Literal["captured", "retokenized"] = "captured"
         if completion_ids != retokenized:
-            drift.append("the captured completion differs from the template's tokenization")
+            cut = retokenized[: len(completion_ids)] == completion_ids
+            drift.append(
+                "the captured completion stops before the end-of-turn token (max tokens?)"
+                if cut
+                else "the captured completion differs from the template's tokenization"
+            )
         captured_prompt = turn.tokens.prompt_token_ids
         if captured_prompt is not None and list(captured_prompt) != prompt_ids:
             drift.append("the captured prompt differs from the rendered context")

@@ -251,3 +251,16 @@ def test_the_note_template_sees_every_diagnosis_field(tokenizer: Any) -> None:
     assert "unnecessary/invalid: wrong id. use 12<|im_end|>" in decode(
         tokenizer, turn.teacher_prompt_ids
     )
+
+
+def test_a_truncated_sample_is_flagged_as_cut(tokenizer: Any) -> None:
+    trajectory = with_tokens(tool_conversation("cut", turns=2), tokenizer)
+    turns = list(trajectory.turns)
+    ids = turns[0].tokens.completion_token_ids[:-3]  # max_new_tokens hit mid-call
+    tokens = turns[0].tokens.model_copy(
+        update={"completion_token_ids": ids, "completion_logprobs": [-1.0] * len(ids)}
+    )
+    turns[0] = turns[0].model_copy(update={"tokens": tokens})
+    example = build_examples([trajectory.model_copy(update={"turns": turns})], tokenizer)[0]
+    assert example.turns[0].completion_ids == ids
+    assert "stops before the end-of-turn token" in example.turns[0].drift
