@@ -135,3 +135,17 @@ def rollout(
         console.print(f"[red]episode of task {failure.task_id} failed:[/] {failure.error}")
     if result.failures:
         raise typer.Exit(code=1)
+
+
+def _register_commands() -> None:
+    """The other stages' commands live beside their code; their modules import lightly."""
+    from hero_agents.adapters.policy.serve_command import serve
+    from hero_agents.distill.command import distill
+    from hero_agents.reflection.command import reflect
+
+    app.command()(reflect)
+    app.command()(distill)
+    app.command()(serve)
+
+
+_register_commands()
