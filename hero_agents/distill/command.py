@@ -142,7 +142,12 @@ def distill(
     epochs: Annotated[float, typer.Option(help="Passes over the trajectories.")] = 1.0,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: epochs).")] = -1,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Trajectories per device per step.")] = 2,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Trajectories per device per micro-step.")
+    ] = 1,
+    accumulation: Annotated[
+        int, typer.Option(min=1, help="Micro-steps per optimizer step (gradient accumulation).")
+    ] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     overwrite: Annotated[bool, typer.Option(help="Replace files in an existing --out.")] = False,
 ) -> None:
@@ -154,6 +159,7 @@ def distill(
         "num_train_epochs": epochs,
         "max_steps": max_steps,
         "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": accumulation,
         "seed": seed,
     }
     if alpha is not None:

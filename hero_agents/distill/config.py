@@ -115,8 +115,11 @@ class HeroConfig(_BaseConfig):
         metadata={"help": "Initial AdamW learning rate (1e-4 suits LoRA; use ~1e-6 to 1e-5 full)."},
     )
     per_device_train_batch_size: int = field(
-        default=2,
-        metadata={"help": "Trajectories per device per step (all of their turns are trained)."},
+        default=1,
+        metadata={
+            "help": "Trajectories per device per micro-step (all of their turns are trained); "
+            "raise gradient_accumulation_steps for larger batches."
+        },
     )
     num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the trajectories."})
     logging_steps: float = field(

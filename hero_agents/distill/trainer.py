@@ -3,18 +3,19 @@
 It orchestrates; the math is in `loss_utils`, the tokenization in `examples`, the knobs in
 `config`. One training step, top to bottom (`compute_loss`):
 
-1. the batch is a few trajectories; every turn of each is trained;
-2. student: one forward pass over the batch's rows (a whole append-only conversation per row when
-   `pack_turns`), keeping only the logits that predict action tokens;
-3. teacher: one no-grad forward pass over one row per turn (context + hindsight note + the same
-   action), through TRL's teacher routing (live / EMA adapter / base with the adapter disabled);
+1. the batch is a few trajectories (one per device by default); every turn of each is trained;
+2. student: the logits that predict action tokens, from one pass per row, a row being a whole
+   append-only conversation when `pack_turns` (else one turn);
+3. teacher: the same for one row per turn (context + hindsight note + the same action), without
+   gradient, through TRL's teacher routing (live / EMA adapter / base with the adapter disabled);
 4. loss on action tokens only: TRL's self-distillation divergence, and/or GRPO's clipped
    surrogate with group-normalized advantages, blended by `distillation_weight` in ``hero+grpo``.
 
-Exactly one student forward (with grad) and at most one teacher forward per step, whatever the
-number of turns: DDP, DeepSpeed and FSDP under `accelerate launch` see the same call pattern as
-in TRL's own trainers. Everything else (optimizer, schedule, accumulation, checkpoints, logging,
-devices) is `transformers.Trainer` through TRL's `_BaseTrainer`.
+Under DDP, FSDP or DeepSpeed (`accelerate launch`), the rows of a step go through exactly one
+student forward and one teacher forward, left-padded, as those engines require; in a single
+process each row gets its own unpadded forward, which on CPU is faster and far lighter.
+Everything else (optimizer, schedule, accumulation, checkpoints, logging, devices) is
+`transformers.Trainer` through TRL's `_BaseTrainer`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from trl.trainer.utils import (
     disable_dropout_in_model,
     get_config_model_id,
     identity,
-    pad,
     selective_log_softmax,
 )
 
@@ -71,34 +71,46 @@ def action_logits(
     rows: Sequence[ScoringSequence],
     *,
     pad_token_id: int,
+    one_forward: bool = False,
     supports_logits_to_keep: bool = True,
 ) -> torch.Tensor:
     """Logits that predict every scored action token of `rows`, in row/span order: ``(N, V)``.
 
-    One forward pass over the right-padded rows. Only the needed positions are projected to the
-    vocabulary (``logits_to_keep`` given as the positions' indices), so a packed conversation does
-    not materialize logits for its prompt and tool-result tokens.
+    Only the needed positions are projected to the vocabulary (``logits_to_keep`` given as their
+    indices), so a packed conversation never materializes logits for its prompt, tool-result or
+    note tokens.
+
+    With `one_forward`, all rows go through a single forward pass, left-padded with matching
+    position ids (DDP, FSDP and DeepSpeed expect one forward per step on every rank). Otherwise
+    each row has its own unpadded forward: exact, and on CPU much lighter, since a padding mask
+    sends attention down the quadratic-memory path.
     """
+    if not one_forward and len(rows) > 1:
+        options = {"supports_logits_to_keep": supports_logits_to_keep}
+        return torch.cat(
+            [action_logits(model, [row], pad_token_id=pad_token_id, **options) for row in rows]
+        )
     device = next(model.parameters()).device
-    input_ids = pad(
-        [torch.tensor(row.input_ids, dtype=torch.long) for row in rows], padding_value=pad_token_id
-    ).to(device)  # (B, L)
-    attention_mask = pad([torch.ones(len(row.input_ids), dtype=torch.long) for row in rows]).to(
-        device
-    )
-    positions = [row.logit_positions() for row in rows]
+    length = max(len(row.input_ids) for row in rows)
+    offsets = [length - len(row.input_ids) for row in rows]  # left padding of each row
+    input_ids = torch.full((len(rows), length), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
+        input_ids[b, offset:] = torch.tensor(row.input_ids)
+        attention_mask[b, offset:] = 1
+    inputs: dict[str, Any] = {"input_ids": input_ids.to(device), "use_cache": False}  # (B, L)
+    if any(offsets):
+        inputs["attention_mask"] = attention_mask.to(device)
+        inputs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0).to(device)
+
+    positions = [
+        [p + o for p in row.logit_positions()] for row, o in zip(rows, offsets, strict=True)
+    ]
     kept = sorted({p for row_positions in positions for p in row_positions})
-    column = {p: k for k, p in enumerate(kept)}
-    inputs: dict[str, Any] = {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "use_cache": False,
-    }
+    column = {p: k for k, p in enumerate(kept)} if supports_logits_to_keep else {p: p for p in kept}
     if supports_logits_to_keep:
         inputs["logits_to_keep"] = torch.tensor(kept, dtype=torch.long, device=device)
-    else:
-        column = {p: p for p in kept}
-    logits = model(**inputs).logits  # (B, K, V): K kept positions (or L)
+    logits = model(**inputs).logits  # (B, K, V): the K kept positions (or all L)
     return torch.cat(
         [
             logits[b, torch.tensor([column[p] for p in row_positions], device=device)]
@@ -197,6 +209,9 @@ class HeroTrainer(_BaseTrainer):
         base = model.get_base_model() if is_peft_model(model) else model
         forward_parameters = inspect.signature(base.forward).parameters
         self._supports_logits_to_keep = "logits_to_keep" in forward_parameters
+        # A wrapped model (DDP, FSDP, DeepSpeed) expects the same forwards on every rank, and one
+        # forward with grad per backward: then every step is one student and one teacher forward.
+        self._one_forward = self.accelerator.num_processes > 1 or self.is_deepspeed_enabled
         self._metrics: dict[str, dict[str, list[float]]] = {
             "train": defaultdict(list),
             "eval": defaultdict(list),
@@ -253,6 +268,7 @@ class HeroTrainer(_BaseTrainer):
             model,
             student_rows,
             pad_token_id=pad_id,
+            one_forward=self._one_forward,
             supports_logits_to_keep=self._supports_logits_to_keep,
         )  # (N, V)
         completion_ids = torch.tensor(
@@ -288,6 +304,7 @@ class HeroTrainer(_BaseTrainer):
                     teacher,
                     teacher_rows,
                     pad_token_id=pad_id,
+                    one_forward=self._one_forward,
                     supports_logits_to_keep=self._supports_logits_to_keep,
                 )  # (N, V)
             per_token = distillation_loss(
@@ -367,7 +384,7 @@ class HeroTrainer(_BaseTrainer):
         """Save the trained policy only (the LoRA adapter, or the full model) and its tokenizer.
 
         Unlike `save_model`, the EMA teacher's adapter is left out: the result is what a policy
-        backend loads.
+        backend loads. Call it on every process (the main one writes; all wait for it).
         """
         path = Path(path)
         model = self.accelerator.unwrap_model(self.model)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +52,16 @@ def test_packed_scoring_equals_per_turn_scoring(tiny_model_dir: Path, tokenizer:
     per_turn_rows = [row for e in examples for row in student_sequences(e, pack=False)]
     assert len(packed_rows) == 2 and len(per_turn_rows) == 11
 
-    packed = action_logits(model, packed_rows, pad_token_id=pad)  # one padded batch of two
-    per_turn = torch.cat([action_logits(model, [row], pad_token_id=pad) for row in per_turn_rows])
+    packed = action_logits(model, packed_rows, pad_token_id=pad)
+    per_turn = action_logits(model, per_turn_rows, pad_token_id=pad)
+    # one left-padded forward over all rows, as under DDP / FSDP / DeepSpeed
+    packed_batch = action_logits(model, packed_rows, pad_token_id=pad, one_forward=True)
+    per_turn_batch = action_logits(model, per_turn_rows, pad_token_id=pad, one_forward=True)
     full = action_logits(model, packed_rows, pad_token_id=pad, supports_logits_to_keep=False)
 
     assert packed.shape == (sum(len(t.completion_ids) for e in examples for t in e.turns), 686)
-    torch.testing.assert_close(packed, per_turn, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(packed, full, atol=1e-5, rtol=1e-5)
+    for other in (per_turn, packed_batch, per_turn_batch, full):
+        torch.testing.assert_close(packed, other, atol=1e-4, rtol=1e-4)
 
 
 def _reference_loss(model: Any, tokenizer: Any, examples: list[Any], mode: str) -> torch.Tensor:
@@ -185,3 +193,32 @@ def test_saved_adapter_loads_back_and_changes_the_policy(
         tuned = PeftModel.from_pretrained(base, saved).eval()
         after = tuned(input_ids=ids).logits
     assert not torch.allclose(before, after, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["hero", "grpo"])
+def test_trains_under_torchrun_with_two_processes(
+    tiny_model_dir: Path, tmp_path: Path, mode: str
+) -> None:
+    """DDP on CPU (gloo), as `accelerate launch` or torchrun start it: both ranks train the
+    same steps, their weights stay in sync, and the adapter is saved once."""
+    worker = Path(__file__).with_name("ddp_worker.py")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent)}
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         str(worker), str(tiny_model_dir), str(tmp_path), mode],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["processes"] == 2 and r["one_forward"] for r in ranks)
+    assert len(ranks[0]["losses"]) == 2
+    assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-6)
+    assert ranks[0]["weights_norm"] == pytest.approx(ranks[1]["weights_norm"], rel=1e-6)
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
