@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from hero_agents.distill.config import MODES
+from hero_agents.distill.examples import MODES
 from hero_agents.errors import ConfigError, DistillationError, HeroError
 
 logger = logging.getLogger(__name__)

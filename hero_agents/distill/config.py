@@ -14,10 +14,7 @@ from typing import Any, Literal
 
 from trl.trainer.base_config import _BaseConfig
 
-Mode = Literal["hero", "env-feedback", "demo", "grpo", "hero+grpo"]
-"""Training signals: the three self-distillation teachers, the outcome baseline, and a blend."""
-
-MODES: tuple[str, ...] = ("hero", "env-feedback", "demo", "grpo", "hero+grpo")
+from hero_agents.distill.examples import MODES, Mode
 
 DEFAULT_HINDSIGHT_NOTE = (
     "<hindsight_note>\n"

@@ -36,6 +36,11 @@ from hero_agents.trajectory import Diagnosis, Message, Trajectory, Turn
 
 logger = logging.getLogger(__name__)
 
+Mode = Literal["hero", "env-feedback", "demo", "grpo", "hero+grpo"]
+"""Training signals: the three self-distillation teachers, the outcome baseline, and a blend."""
+
+MODES: tuple[str, ...] = ("hero", "env-feedback", "demo", "grpo", "hero+grpo")
+
 BASELINE_REFLECTORS = {"env-feedback": "env-feedback", "demo": "demo"}
 """Mode name -> the reflector whose diagnoses that baseline mode trains on."""
 
