@@ -12,7 +12,8 @@ in memory (the trainer keeps all rows' graphs until one backward: more memory, s
     .venv/bin/python benchmarks/distill_packing.py [--model default|tiny|PATH]
         [--trajectories 1] [--turns 8] [--repeats 3] [--threads N]
 
-Measured: median wall time of `--repeats` runs after one warm-up, on CPU, fp32, torch's
+Measured: median wall time of `--repeats` runs after one warm-up, the four measurements
+interleaved so that other processes' load falls on all alike, on CPU, fp32, torch's
 default thread count unless `--threads`. Trajectories are synthetic, seeded and tau2-like: a
 ~250-word policy, three tool schemas, then per turn a tool call and a JSON tool result, and a
 final text answer.
@@ -137,14 +138,18 @@ def resolve(model: str) -> str:
     return model
 
 
-def median_seconds(run: Callable[[], Any], repeats: int) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_medians(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median wall time of each run, the runs interleaved (a, b, a, b...) after one warm-up
+    each, so that load from other processes falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -175,9 +180,11 @@ def main() -> None:
         f"model {options.model} ({path}), {options.trajectories} trajectories x "
         f"{options.turns} turns, {completion_ids.numel()} action tokens; CPU "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"load average {os.getloadavg()[0]:.1f}; median of {options.repeats} after a warm-up"
+        f"load average {os.getloadavg()[0]:.1f}; median of {options.repeats} interleaved runs "
+        "after a warm-up"
     )
-    layouts = {}
+    layouts: dict[str, dict[str, Any]] = {}
+    runs: dict[str, Callable[[], Any]] = {}
     for name, pack in (("packed", True), ("per turn", False)):
         rows = [row for e in examples for row in student_sequences(e, pack=pack)]
         real = sum(len(row.input_ids) for row in rows)
@@ -195,14 +202,11 @@ def main() -> None:
                 ids = torch.tensor([row.input_ids[p + 1] for p in row.logit_positions()])
                 selective_log_softmax(logits, ids).sum().backward()
 
-        layouts[name] = {
-            "rows": len(rows),
-            "tokens": real,
-            "padded": padded,
-            "score_s": median_seconds(score, options.repeats),
-            "train_s": median_seconds(train_pass, options.repeats),
-            "logps": score(),
-        }
+        layouts[name] = {"rows": len(rows), "tokens": real, "padded": padded, "logps": score()}
+        runs[f"{name}/score"], runs[f"{name}/train"] = score, train_pass
+    medians = interleaved_medians(runs, options.repeats)
+    for name, layout in layouts.items():
+        layout["score_s"], layout["train_s"] = medians[f"{name}/score"], medians[f"{name}/train"]
 
     header = f"{'layout':<10}{'rows':>6}{'tokens':>9}{'padded*':>9}{'score s':>10}{'fwd+bwd s':>11}"
     print(header)
