@@ -261,8 +261,19 @@ class HeroConfig(_BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        choices = {
+            "mode": MODES,
+            "distillation_mode": ("sampled_token", "topk_logits", "full_logits"),
+            "teacher_model_kind": ("live", "ema", "base"),
+            "scale_rewards": ("group", "none"),
+            "hindsight_note_role": ("user", "system"),
+            "on_token_drift": ("warn", "error"),
+        }
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}"
+                )
         if self.distillation_mode == "sampled_token" and self.distillation_alpha != 1.0:
             raise ValueError(
                 "distillation_mode='sampled_token' is a reverse KL: it requires "

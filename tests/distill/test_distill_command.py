@@ -164,3 +164,14 @@ def test_distill_default_model_on_reflected_tau2_rollouts(tmp_path: Path) -> Non
         before = base(input_ids=ids).logits[0, -1]
         after = PeftModel.from_pretrained(base, out / "adapter")(input_ids=ids).logits[0, -1]
     assert not torch.allclose(before, after, atol=1e-4)
+
+
+def test_distill_rejects_an_unknown_teacher(tiny_model_dir: Path, tmp_path: Path) -> None:
+    diagnosed = tmp_path / "diagnosed.jsonl"
+    write_trajectories(diagnosed, [tool_conversation()])
+    result = run(
+        str(diagnosed), "--model", str(tiny_model_dir), "--teacher", "oracle",
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "teacher_model_kind must be one of live, ema, base; got 'oracle'" in flat(result)
