@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_openai_messages
@@ -30,3 +31,31 @@ def to_openai_message(message: BaseMessage) -> Message:
 def to_openai_messages(messages: Sequence[BaseMessage]) -> list[Message]:
     """Several LangChain messages as OpenAI chat dicts, in order."""
     return [to_openai_message(message) for message in messages]
+
+
+def template_messages(messages: Sequence[Message]) -> list[Message]:
+    """OpenAI messages made ready for a Hugging Face chat template.
+
+    OpenAI messages carry tool call arguments as a JSON string; chat templates (Qwen's, TRL's)
+    expect an object and render it with ``tojson``, which would double-encode a string. This
+    decodes them; everything else is copied unchanged. Arguments that are not valid JSON are
+    left as the string, so the template shows what the model actually wrote.
+    """
+    prepared: list[Message] = []
+    for message in messages:
+        calls = message.get("tool_calls")
+        if not calls:
+            prepared.append(dict(message))
+            continue
+        converted = []
+        for call in calls:
+            function = dict(call.get("function", call))
+            arguments = function.get("arguments")
+            if isinstance(arguments, str):
+                try:
+                    function["arguments"] = json.loads(arguments)
+                except json.JSONDecodeError:
+                    pass
+            converted.append({**call, "function": function} if "function" in call else function)
+        prepared.append({**message, "tool_calls": converted})
+    return prepared

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from hero_agents.adapters.policy.tool_calls import (
         ParsedToolCalls,
         parse_tool_calls,
-        template_messages,
         tool_chat_template,
     )
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
@@ -28,7 +27,6 @@ _EXPORTS = {
     "default_model_path": "default_model",
     "load_policy": "registry",
     "parse_tool_calls": "tool_calls",
-    "template_messages": "tool_calls",
     "tool_chat_template": "tool_calls",
 }
 
@@ -41,7 +39,6 @@ __all__ = [
     "default_model_path",
     "load_policy",
     "parse_tool_calls",
-    "template_messages",
     "tool_chat_template",
 ]
 

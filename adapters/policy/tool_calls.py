@@ -16,14 +16,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from langchain_core.messages.tool import InvalidToolCall, ToolCall, invalid_tool_call, tool_call
-
-from hero_agents.trajectory import Message
 
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
@@ -102,31 +99,3 @@ def _parse_block(body: str, *, closed: bool) -> tuple[Any, Any, str | None]:
     if not closed:
         return name, None, f"tool call '{name}' is missing its closing {TOOL_CALL_CLOSE}"
     return name, arguments, None
-
-
-def template_messages(messages: Sequence[Message]) -> list[Message]:
-    """OpenAI messages made ready for a Hugging Face chat template.
-
-    OpenAI messages carry tool call arguments as a JSON string; chat templates (Qwen's, TRL's)
-    expect an object and render it with ``tojson``, which would double-encode a string. This
-    decodes them; everything else is copied unchanged. Arguments that are not valid JSON are
-    left as the string, so the template shows what the model actually wrote.
-    """
-    prepared: list[Message] = []
-    for message in messages:
-        calls = message.get("tool_calls")
-        if not calls:
-            prepared.append(dict(message))
-            continue
-        converted = []
-        for call in calls:
-            function = dict(call.get("function", call))
-            arguments = function.get("arguments")
-            if isinstance(arguments, str):
-                try:
-                    function["arguments"] = json.loads(arguments)
-                except json.JSONDecodeError:
-                    pass
-            converted.append({**call, "function": function} if "function" in call else function)
-        prepared.append({**message, "tool_calls": converted})
-    return prepared

@@ -35,8 +35,9 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from hero_agents.adapters.policy.tool_calls import parse_tool_calls, template_messages
+from hero_agents.adapters.policy.tool_calls import parse_tool_calls
 from hero_agents.errors import ConfigError, PolicyError
+from hero_agents.messages import template_messages
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
 
 _STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")

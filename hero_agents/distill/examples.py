@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from jinja2 import TemplateError
 
-from hero_agents.adapters.policy.tool_calls import template_messages
 from hero_agents.errors import DistillationError
+from hero_agents.messages import template_messages
 from hero_agents.trajectory import Diagnosis, Message, Trajectory, Turn
 
 logger = logging.getLogger(__name__)

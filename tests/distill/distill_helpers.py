@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hero_agents.adapters.policy.tool_calls import template_messages
+from hero_agents.messages import template_messages
 from hero_agents.trajectory import Diagnosis, Message, TokenTrace, Trajectory, Turn
 
 FIND_ORDER = {

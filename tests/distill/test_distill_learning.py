@@ -28,8 +28,8 @@ from distill_helpers import (
 )
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hero_agents.adapters.policy.tool_calls import template_messages
 from hero_agents.distill import HeroConfig, HeroTrainer
+from hero_agents.messages import template_messages
 from hero_agents.trajectory import Diagnosis, Message, TokenTrace, Trajectory, Turn
 
 CONTEXT = note_contexts()[0]  # ends with a tool result

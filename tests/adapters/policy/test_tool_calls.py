@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from hero_agents.adapters.policy.tool_calls import parse_tool_calls, template_messages
+from hero_agents.adapters.policy.tool_calls import parse_tool_calls
+from hero_agents.messages import template_messages
 
 
 def block(payload: str) -> str:
