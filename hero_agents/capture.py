@@ -26,7 +26,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable
 
-from hero_agents.messages import to_openai_message, to_openai_messages
+from hero_agents.messages import to_openai_message
 from hero_agents.trajectory import (
     RESPONSE_METADATA_KEY,
     Message,
@@ -262,11 +262,20 @@ def _assemble(
     error: BaseException | None,
 ) -> Trajectory:
     done = [turn for turn in run.turns if turn.action is not None]
+    # Contexts share most of their messages: convert each message object once.
+    converted: dict[int, Message] = {}
+
+    def convert(message: BaseMessage) -> Message:
+        key = id(message)
+        if key not in converted:
+            converted[key] = to_openai_message(message)
+        return converted[key]
+
     turns: list[Turn] = []
     for index, pending in enumerate(done):
         following = done[index + 1].context if index + 1 < len(done) else final_messages
-        observation = _messages_after(pending.action, following)
-        action = to_openai_message(pending.action)  # type: ignore[arg-type]
+        observation = _messages_after(pending.action, following, convert)
+        action = convert(pending.action)  # type: ignore[arg-type]
         trace = (pending.action.response_metadata or {}).get(RESPONSE_METADATA_KEY)  # type: ignore[union-attr]
         tokens = TokenTrace.model_validate(trace) if trace else None
         version = (tokens.policy_version if tokens else None) or run.metadata.get(
@@ -275,7 +284,7 @@ def _assemble(
         turns.append(
             Turn(
                 index=index,
-                messages=to_openai_messages(pending.context),
+                messages=[convert(message) for message in pending.context],
                 tools=pending.tools,
                 action=action,
                 observation=pending.tool_results if observation is None else observation,
@@ -298,20 +307,33 @@ def _assemble(
 
 
 def _messages_after(
-    action: BaseMessage | None, following: Sequence[BaseMessage] | None
+    action: BaseMessage | None,
+    following: Sequence[BaseMessage] | None,
+    convert: Callable[[BaseMessage], Message],
 ) -> list[Message] | None:
     """The messages after `action` in `following`, or None when `action` is not in it."""
     if action is None or not following:
         return None
+    position = _position_of(action, following, convert)
+    if position is None:
+        return None
+    return [convert(message) for message in following[position + 1 :]]
+
+
+def _position_of(
+    action: BaseMessage,
+    following: Sequence[BaseMessage],
+    convert: Callable[[BaseMessage], Message],
+) -> int | None:
+    """Where `action` is in `following`: the same object or id, else an equal message."""
     for position in range(len(following) - 1, -1, -1):
         candidate = following[position]
-        same_id = action.id is not None and candidate.id == action.id
-        if candidate is action or same_id:
-            return to_openai_messages(following[position + 1 :])
-    target = to_openai_message(action)
+        if candidate is action or (action.id is not None and candidate.id == action.id):
+            return position
+    target = convert(action)
     for position in range(len(following) - 1, -1, -1):
-        if to_openai_message(following[position]) == target:
-            return to_openai_messages(following[position + 1 :])
+        if convert(following[position]) == target:
+            return position
     return None
 
 
