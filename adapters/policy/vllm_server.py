@@ -241,12 +241,7 @@ class PolicyServer:
                 raise PolicyError(f"the vLLM server on {self.url} is already running")
             self._stopping.clear()
             self._finished.clear()
-            self._launch()
-            try:
-                self._wait_healthy()
-            except BaseException:
-                self._terminate()
-                raise
+            self._launch_healthy()
             if self.restart_on_exit and (self._watcher is None or not self._watcher.is_alive()):
                 self._watcher = threading.Thread(
                     target=self._watch, name=f"vllm-watch-{self.port}", daemon=True
@@ -387,6 +382,10 @@ class PolicyServer:
     def _relaunch(self) -> None:
         """Replace a dead server by a fresh one (caller holds the lock)."""
         self._terminate()
+        self._launch_healthy()
+
+    def _launch_healthy(self) -> None:
+        """Launch the server and wait until it is healthy; on failure, leave nothing running."""
         self._launch()
         try:
             self._wait_healthy()
