@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from hero_agents.adapters.envs import make_env
-from hero_agents.adapters.policy.serve_command import resolve_model
+from hero_agents.adapters.policy.registry import model_folder
 from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
 from hero_agents.adapters.policy.vllm_server import PolicyServer
 from hero_agents.rollout import arun_rollouts, pick_tasks
@@ -61,7 +61,7 @@ def main() -> None:
         model = (
             build_tiny_model(Path(scratch) / "tiny")
             if args.model == "tiny"
-            else resolve_model(args.model)
+            else model_folder(args.model)
         )
         env = make_env(args.env)
         tasks = pick_tasks(env.task_ids("train"), args.episodes)

@@ -86,3 +86,19 @@ def load_policy(spec: str, **overrides: Any) -> BaseChatModel:
     raise ConfigError(
         f"unknown policy spec {spec!r} ({reason}); valid forms:\n{policy_spec_help()}"
     )
+
+
+def model_folder(model: str) -> Path:
+    """The transformers folder a ``--model`` option names: ``default`` is the embedded
+    SmolLM2-135M-Instruct (converted on first use); anything else must be a model folder."""
+    if model == "default":
+        from hero_agents.adapters.policy.default_model import default_model_path
+
+        return default_model_path()
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"--model {model!r} is neither 'default' nor a Hugging Face model folder "
+            "(a folder with config.json, weights and a tokenizer)"
+        )
+    return path

@@ -12,23 +12,8 @@ from typing import Annotated
 
 import typer
 
+from hero_agents.console import console, fail
 from hero_agents.errors import HeroError
-
-
-def resolve_model(model: str) -> Path:
-    """``default`` → the converted SmolLM2-135M folder; anything else must be a model folder."""
-    from hero_agents.adapters.policy.default_model import default_model_path
-    from hero_agents.errors import ConfigError
-
-    if model == "default":
-        return default_model_path()
-    path = Path(model).expanduser()
-    if not (path / "config.json").is_file():
-        raise ConfigError(
-            f"--model {model!r} is neither 'default' nor a Hugging Face model folder "
-            "(a folder with config.json, weights and a tokenizer)"
-        )
-    return path
 
 
 def serve(
@@ -44,11 +29,11 @@ def serve(
     run_dir: Annotated[Path, typer.Option(help="Where the server log goes.")] = Path("runs/serve"),
 ) -> None:
     """Serve the policy with vLLM (OpenAI-compatible API, runtime LoRA loading, tool calls)."""
+    from hero_agents.adapters.policy.registry import model_folder
     from hero_agents.adapters.policy.vllm_server import PolicyServer
-    from hero_agents.cli import console, fail
 
     try:
-        path = resolve_model(model)
+        path = model_folder(model)
         server = PolicyServer(
             path,
             run_dir=run_dir,

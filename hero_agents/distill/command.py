@@ -18,24 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from hero_agents.console import console, fail
 from hero_agents.distill.examples import MODES
 from hero_agents.errors import ConfigError, DistillationError, HeroError
 
 logger = logging.getLogger(__name__)
-_console = Console(stderr=True)
-
-
-def resolve_model(model: str) -> str:
-    """`model` as a folder path: ``default`` is the embedded SmolLM2-135M-Instruct."""
-    if model == "default":
-        from hero_agents.adapters.policy.default_model import default_model_path
-
-        return str(default_model_path())
-    if not Path(model).is_dir():
-        raise ConfigError(f"--model {model!r}: not 'default' and not a model folder")
-    return model
 
 
 def input_summary(examples: list[Any]) -> dict[str, int]:
@@ -68,6 +56,7 @@ def run_distill(
     import torch
     from trl.trainer.callbacks import RichProgressCallback
 
+    from hero_agents.adapters.policy.registry import model_folder
     from hero_agents.distill.config import HeroConfig
     from hero_agents.distill.trainer import HeroTrainer
     from hero_agents.storage import read_trajectories
@@ -79,7 +68,7 @@ def run_distill(
     trajectories = read_trajectories(diagnosed)
     if not trajectories:
         raise DistillationError(f"{diagnosed}: no trajectories")
-    model_path = resolve_model(model)
+    model_path = str(model_folder(model))
 
     on_gpu = torch.cuda.is_available()
     defaults: dict[str, Any] = {
@@ -179,10 +168,9 @@ def distill(
             diagnosed, model=model, mode=mode, out=out, overwrite=overwrite, **config
         )
     except HeroError as error:
-        _console.print(f"[bold red]error:[/] {error}")
-        raise typer.Exit(code=2) from None
+        raise fail(error) from None
     summary = metrics["input"]
-    _console.print(
+    console.print(
         f"trained {mode} on {summary['trajectories']} trajectories, {summary['turns']} turns "
         f"({summary['action_tokens']} action tokens) → {out}"
     )

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from hero_agents.console import check_output, console, fail, progress_bar, stdout
 from hero_agents.errors import ConfigError, HeroError
 from hero_agents.reflection.base import ReflectionSummary
 from hero_agents.reflection.cache import default_cache_dir
@@ -83,7 +83,6 @@ def reflect(
 ) -> None:
     """Diagnose every turn of TRACES in hindsight; write them with diagnoses to --out."""
     from hero_agents.adapters.reflectors import load_reflector
-    from hero_agents.cli import check_output, console, fail, progress_bar
 
     try:
         spec = parse_reflector_spec(reflector)
@@ -197,4 +196,4 @@ def _print_summary(
     table.add_column("", justify="right")
     for name, value in rows:
         table.add_row(name, value)
-    Console().print(table)
+    stdout.print(table)
