@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
 
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.adapters.reflectors.openai_reflector import OpenAIReflector, OpenAIReflectorConfig
 from hero_agents.errors import ConfigError
+from hero_agents.redaction import Redactor
 from hero_agents.reflection.base import Reflector
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.spec import ReflectorSpec, parse_reflector_spec
 from hero_agents.trajectory import Trajectory
 
@@ -70,11 +74,28 @@ def self_reflector(model: BaseChatModel, *, name: str = "self", **options: Any) 
         raise
 
 
+def is_hosted(spec: ReflectorSpec) -> bool:
+    """True when the reflector sends traces off this machine: the OpenAI API, or an
+    OpenAI-compatible server whose host is not loopback (``localhost``, 127.0.0.0/8, ::1)."""
+    if spec.kind == "openai":
+        return True
+    if spec.kind != "openai-compatible":
+        return False
+    host = urlsplit(spec.base_url or "").hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name: assume it resolves off this machine
+
+
 def load_reflector(
     spec: str | ReflectorSpec,
     *,
     demos: Iterable[Trajectory] | None = None,
     api_key: str | None = None,
+    redaction: Redactor | Literal["auto"] | None = "auto",
     **options: Any,
 ) -> Reflector:
     """The reflector a spec names (see `hero_agents.reflection.spec.SPEC_FORMS`).
@@ -83,8 +104,25 @@ def load_reflector(
     `options` set `OpenAIReflectorConfig` fields for the LLM kinds (``openai``,
     ``openai-compatible``, ``self``). The API key comes from `api_key`, else
     ``$HERO_REFLECTOR_API_KEY``, else (``openai:`` only) ``$OPENAI_API_KEY``.
+
+    `redaction` ``"auto"`` redacts personal data and secrets (a default `Redactor`) for hosted
+    reflectors (`is_hosted`) and for no others; a `Redactor` redacts with it whatever the kind;
+    None never redacts. A redacting reflector is a `RedactingReflector` (its ``report`` says
+    what was redacted).
     """
     parsed = parse_reflector_spec(spec) if isinstance(spec, str) else spec
+    redactor = (Redactor() if is_hosted(parsed) else None) if redaction == "auto" else redaction
+    reflector = _load(parsed, demos=demos, api_key=api_key, options=options)
+    return reflector if redactor is None else RedactingReflector(reflector, redactor)
+
+
+def _load(
+    parsed: ReflectorSpec,
+    *,
+    demos: Iterable[Trajectory] | None,
+    api_key: str | None,
+    options: dict[str, Any],
+) -> Reflector:
     if parsed.kind == "env-feedback":
         return EnvFeedbackReflector()
     if parsed.kind == "demo":

@@ -5,7 +5,14 @@ diagnosed (so in completion order, not input order). A trajectory that could not
 is not written: it is named, with the reason, in the summary (and in ``--failures FILE``).
 Exit status: 0 when every trajectory was diagnosed; 1 when some failed (0 with
 ``--allow-failures``); 2 for a bad spec, file or option, or an error that stops the run (a
-refused key, an unreachable server). ``--append`` resumes: ids already in ``--out`` are skipped.
+refused key, an unreachable server). ``--append`` resumes: ids already in ``--out`` are skipped,
+and the diagnosis cache makes a rerun after an interruption cost no call for what was done.
+Trajectories are read lazily, so memory does not grow with the size of TRACES.
+
+Hosted reflectors (``openai:``, ``openai-compatible:`` off loopback) see redacted trajectories
+by default (`hero_agents.redaction`): ``--no-redact`` sends them as they are, ``--redact``
+redacts for any reflector, ``--redact-pattern KIND=REGEX`` adds patterns (and turns redaction
+on). Diagnoses keep the placeholders the reflector saw; a table says what was redacted.
 """
 
 from __future__ import annotations
@@ -13,18 +20,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from hero_agents.console import check_output, console, fail, progress_bar, stdout
-from hero_agents.errors import ConfigError, HeroError
+from hero_agents.errors import ConfigError, HeroError, TraceFormatError
+from hero_agents.redaction import RedactionReport, RedactionRule, Redactor
 from hero_agents.reflection.base import ReflectionSummary
 from hero_agents.reflection.cache import default_cache_dir
+from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.spec import SPEC_FORMS, parse_reflector_spec
 from hero_agents.storage import TrajectoryWriter, iter_trajectories, read_trajectories
+from hero_agents.trajectory import Trajectory
 
 _LLM_KINDS = ("openai", "openai-compatible", "self")
 
@@ -80,13 +91,27 @@ def reflect(
     price_completion: Annotated[
         float | None, typer.Option(help="USD per million completion tokens, to print a cost.")
     ] = None,
+    redact: Annotated[
+        bool | None,
+        typer.Option(
+            "--redact/--no-redact",
+            help="Redact personal data and secrets before reflection (default: only for "
+            "hosted reflectors).",
+        ),
+    ] = None,
+    redact_pattern: Annotated[
+        list[str] | None,
+        typer.Option(help="Also redact KIND=REGEX (repeatable; a group 'value' marks the part)."),
+    ] = None,
 ) -> None:
     """Diagnose every turn of TRACES in hindsight; write them with diagnoses to --out."""
     from hero_agents.adapters.reflectors import load_reflector
 
     try:
         spec = parse_reflector_spec(reflector)
-        trajectories = read_trajectories(traces)
+        if not traces.exists():
+            raise TraceFormatError(f"{traces}: no such trace file")
+        redaction = _redaction(redact, redact_pattern or [])
         done: set[str] = set()
         if append and out.exists():
             with TrajectoryWriter(out):  # cuts a torn last line left by a killed run
@@ -111,20 +136,28 @@ def reflect(
             api_key = os.environ.get(api_key_env)
             if not api_key:
                 raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
-        pool = read_trajectories(demos) if demos else trajectories
+        pool = read_trajectories(demos or traces) if spec.kind == "demo" else None
         with console.status(f"loading reflector {spec}"):
-            reflector_ = load_reflector(spec, demos=pool, api_key=api_key, **options)
+            reflector_ = load_reflector(
+                spec, demos=pool, api_key=api_key, redaction=redaction, **options
+            )
     except HeroError as error:
         raise fail(error) from None
 
-    todo = [trajectory for trajectory in trajectories if trajectory.id not in done]
     summary = ReflectionSummary()
     try:
         with reflector_, TrajectoryWriter(out) as writer, progress_bar() as progress:
-            bar = progress.add_task(f"reflect ({spec})", total=len(todo), status="")
+            bar = progress.add_task(f"reflect ({spec})", total=_count_lines(traces), status="")
+
+            def todo() -> Iterator[Trajectory]:
+                for trajectory in iter_trajectories(traces):
+                    if trajectory.id in done:
+                        progress.update(bar, advance=1, status="already in --out")
+                    else:
+                        yield trajectory
 
             async def run() -> None:
-                async for result in reflector_.astream(todo):
+                async for result in reflector_.astream(todo()):
                     summary.add(result)
                     if result.ok:
                         writer.write(result.trajectory)
@@ -151,6 +184,10 @@ def reflect(
             price_completion,
         ),
     )
+    if isinstance(reflector_, RedactingReflector):
+        _print_redaction(reflector_.report, spec=str(spec))
+    elif redact is False:
+        console.print(f"[yellow]--no-redact:[/] trajectories went to {spec} unredacted")
     if failures is not None:
         failures.parent.mkdir(parents=True, exist_ok=True)
         with failures.open("w", encoding="utf-8") as handle:
@@ -162,6 +199,39 @@ def reflect(
         console.print(f"... and {len(summary.failures) - 50} more (see --failures FILE)")
     if summary.failures and not allow_failures:
         raise typer.Exit(code=1)
+
+
+def _redaction(redact: bool | None, patterns: list[str]) -> Redactor | Literal["auto"] | None:
+    """What `load_reflector` is asked to do: the CLI's redaction switches, checked."""
+    extra = [RedactionRule.parse(pattern) for pattern in patterns]
+    if redact is False:
+        if extra:
+            raise ConfigError("--no-redact and --redact-pattern contradict each other")
+        return None
+    if redact or extra:
+        return Redactor(extra=extra)
+    return "auto"
+
+
+def _count_lines(path: Path) -> int:
+    """Non-blank lines of a JSONL file (the progress bar's total), without parsing them."""
+    count = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            count += bool(line.strip())
+    return count
+
+
+def _print_redaction(report: RedactionReport, *, spec: str) -> None:
+    table = Table(title=f"redacted before reflection by {spec}", show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row(
+        "trajectories with redactions", f"{report.redacted_trajectories} of {report.trajectories}"
+    )
+    for kind, values in sorted(report.values.items()):
+        table.add_row(kind, f"{values} values")
+    stdout.print(table)
 
 
 def _print_summary(

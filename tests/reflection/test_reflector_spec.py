@@ -7,6 +7,7 @@ import pytest
 from hero_agents.adapters.reflectors import OpenAIReflector, load_reflector
 from hero_agents.errors import ConfigError
 from hero_agents.reflection import DemoReflector, EnvFeedbackReflector, parse_reflector_spec
+from hero_agents.reflection.redacting import RedactingReflector
 
 
 @pytest.mark.parametrize(
@@ -61,9 +62,11 @@ def test_load_reflector_builds_each_kind(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     reflector = load_reflector("openai:gpt-4o-mini", max_concurrency=3)
-    assert isinstance(reflector, OpenAIReflector)
+    assert isinstance(reflector, RedactingReflector)  # hosted: it sees redacted traces
+    assert isinstance(reflector.inner, OpenAIReflector)
     assert reflector.name == "openai:gpt-4o-mini" and reflector.max_concurrency == 3
-    assert reflector.config.api_key == "sk-from-env"
+    assert reflector.inner.config.api_key == "sk-from-env"
+    assert isinstance(load_reflector("openai:gpt-4o-mini", redaction=None), OpenAIReflector)
 
     compatible = load_reflector("openai-compatible:http://127.0.0.1:9/v1#m")
     assert compatible.config.api_key is None  # an OpenAI key is not sent to another server
