@@ -1,10 +1,14 @@
 """An in-process policy: a LangChain chat model over a transformers causal LM.
 
 `TransformersChatModel` renders the conversation (and bound tools) with the model's own chat
-template, samples a completion token by token with a KV cache, parses Hermes-style tool calls
-out of it, and returns the sampled token ids with their raw log-probabilities (log-softmax of
-the unprocessed logits, as vLLM reports by default) under
-``AIMessage.response_metadata[RESPONSE_METADATA_KEY]`` as a `TokenTrace` dict.
+template, samples a completion with a KV cache, parses Hermes-style tool calls out of it, and
+returns the sampled token ids with their raw log-probabilities (log-softmax of the unprocessed
+logits, as vLLM reports by default) under ``AIMessage.response_metadata[RESPONSE_METADATA_KEY]``
+as a `TokenTrace` dict. Concurrent calls (episodes in flight) are sampled together in batches,
+with the prompts' common prefix cached (`BatchedSampler`).
+
+The weights can change between calls (`load_adapter`, `load_state_dict`): each completion
+records the version it was sampled with.
 """
 
 from __future__ import annotations
@@ -27,14 +31,11 @@ from pydantic import Field, PrivateAttr
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
 )
 
+from hero_agents.adapters.policy.batched_sampler import BatchedSampler, SamplingParams
 from hero_agents.adapters.policy.tool_calls import parse_tool_calls
 from hero_agents.errors import ConfigError, PolicyError
 from hero_agents.messages import template_messages
@@ -47,8 +48,9 @@ _STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 class TransformersChatModel(BaseChatModel):
     """A LangChain chat model that samples from a transformers causal LM in this process.
 
-    Thread-safe: concurrent calls (several graph runs) are served one at a time.
-    ``temperature=0`` is greedy decoding; a fixed ``seed`` makes a sequence of calls reproducible.
+    Thread-safe: concurrent calls (several graph runs) are sampled together, up to `max_batch`
+    at once. ``temperature=0`` is greedy decoding; a fixed ``seed`` makes a sequence of calls
+    reproducible. Copies (``model_copy``) share the weights, the sampler and its version.
     """
 
     model: Any = Field(exclude=True, repr=False, description="A transformers causal LM.")
@@ -58,16 +60,20 @@ class TransformersChatModel(BaseChatModel):
     model_name: str = Field(
         default="", description="Recorded in traces; defaults to the model's path."
     )
-    policy_version: str = Field(default="base", description="Tag recorded with every action.")
+    policy_version: str = Field(
+        default="base", description="Version tag of the weights, recorded with every action."
+    )
     temperature: float = Field(default=1.0, ge=0.0, description="0 means greedy decoding.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=1, description="None keeps every token.")
     max_new_tokens: int = Field(default=512, ge=1)
     seed: int | None = Field(default=None, description="Seed of this model's own sampler.")
+    max_batch: int = Field(default=8, ge=1, description="Most completions sampled at once.")
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _generator: torch.Generator = PrivateAttr()
-    _stop_ids: frozenset[int] = PrivateAttr()
+    _sampler: BatchedSampler = PrivateAttr()
+    _base_state: dict[str, torch.Tensor] | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
@@ -86,9 +92,18 @@ class TransformersChatModel(BaseChatModel):
             )
         if not self.model_name:
             self.model_name = str(getattr(self.model, "name_or_path", "") or "transformers")
-        self._stop_ids = frozenset(_stop_token_ids(self.model, self.tokenizer))
-        if not self._stop_ids:
+        stop_ids = frozenset(_stop_token_ids(self.model, self.tokenizer))
+        if not stop_ids:
             raise PolicyError(f"{self.model_name}: no end-of-turn token (eos) is configured")
+        pad_id = self.tokenizer.pad_token_id
+        self._sampler = BatchedSampler(
+            self.model,
+            self.tokenizer,
+            stop_ids=stop_ids,
+            pad_id=pad_id if pad_id is not None else min(stop_ids),
+            max_batch=self.max_batch,
+            policy_version=self.policy_version,
+        )
         self._generator = torch.Generator(device=self.model.device)
         if self.seed is None:
             self._generator.seed()
@@ -177,14 +192,18 @@ class TransformersChatModel(BaseChatModel):
         if unknown:
             raise ConfigError(f"unsupported generation options: {sorted(unknown)}")
         prompt = self.render_prompt(convert_to_openai_messages(messages), tools)
-        # Hugging Face fast tokenizers are not safe to share across threads: lock them too.
+        # Hugging Face fast tokenizers are not safe to share across threads: lock them.
         with self._lock:
             prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            token_ids, logprobs, finish_reason = self._sample(prompt_ids, stop or [])
-            ends_with_stop = bool(token_ids) and token_ids[-1] in self._stop_ids
-            text_ids = token_ids[:-1] if ends_with_stop else token_ids
+        sample = self._sampler.sample(
+            prompt_ids, self._sampling_params(len(prompt_ids), stop), self._generator
+        )
+        token_ids, logprobs = sample.token_ids, sample.logprobs
+        finish_reason, version = sample.finish_reason, sample.policy_version
+        ends_with_stop = bool(token_ids) and token_ids[-1] in self._sampler.stop_ids
+        text_ids = token_ids[:-1] if ends_with_stop else token_ids
+        with self._lock:
             text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
-            version = self.policy_version
         for stop_string in stop or []:
             text = text.split(stop_string, 1)[0]
         trace = TokenTrace(
@@ -219,54 +238,59 @@ class TransformersChatModel(BaseChatModel):
             )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    @torch.inference_mode()
-    def _sample(self, prompt_ids: list[int], stop: list[str]) -> tuple[list[int], list[float], str]:
-        """Sample one completion; returns (token ids, raw logprobs, finish reason)."""
+    def _sampling_params(self, prompt_length: int, stop: list[str] | None) -> SamplingParams:
         context = getattr(self.model.config, "max_position_embeddings", None)
         budget = self.max_new_tokens
         if context is not None:
-            if len(prompt_ids) >= context:
+            if prompt_length >= context:
                 raise PolicyError(
-                    f"{self.model_name}: the prompt has {len(prompt_ids)} tokens but the model's "
+                    f"{self.model_name}: the prompt has {prompt_length} tokens but the model's "
                     f"context is {context}; shorten the conversation or the tool descriptions"
                 )
-            budget = min(budget, context - len(prompt_ids))
-        warpers = LogitsProcessorList()
-        if self.temperature > 0:
-            warpers.append(TemperatureLogitsWarper(self.temperature))
-            if self.top_k is not None:
-                warpers.append(TopKLogitsWarper(self.top_k))
-            if self.top_p < 1.0:
-                warpers.append(TopPLogitsWarper(self.top_p))
-        was_training = self.model.training
-        self.model.eval()
+            budget = min(budget, context - prompt_length)
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            max_new_tokens=budget,
+            stop=tuple(stop or ()),
+        )
+
+    # ---- weight updates
+
+    def load_state_dict(self, state_dict: dict[str, torch.Tensor], *, version: str) -> None:
+        """Replace (some of) the weights with `state_dict` between two batches; completions
+        sampled afterwards record `version`."""
+        self._sampler.update(
+            lambda model: model.load_state_dict(state_dict, strict=False), version=version
+        )
+        self.policy_version = version
+
+    def load_adapter(self, path: str | Path, *, version: str) -> None:
+        """Serve the initial weights plus the PEFT (LoRA) adapter saved at `path`, merged in,
+        from the next batch on; completions sampled afterwards record `version`.
+
+        Each call starts again from the initial weights, so adapters do not stack.
+        """
+        from peft import PeftConfig, PeftModel
+
+        path = Path(path)
         try:
-            device = self.model.device
-            inputs = torch.tensor([prompt_ids], device=device)  # (1, prompt_len)
-            cache = None
-            token_ids: list[int] = []
-            logprobs: list[float] = []
-            while len(token_ids) < budget:
-                out = self.model(input_ids=inputs, past_key_values=cache, use_cache=True)
-                cache = out.past_key_values
-                logits = out.logits[:, -1, :].float()  # (1, vocab)
-                raw_logprobs = torch.log_softmax(logits, dim=-1)
-                if self.temperature == 0:
-                    token = int(logits.argmax(dim=-1))
-                else:
-                    scores = warpers(inputs, logits)
-                    probs = torch.softmax(scores, dim=-1)
-                    token = int(torch.multinomial(probs, 1, generator=self._generator))
-                token_ids.append(token)
-                logprobs.append(float(raw_logprobs[0, token]))
-                if token in self._stop_ids:
-                    return token_ids, logprobs, "stop"
-                if stop and any(s in self.tokenizer.decode(token_ids) for s in stop):
-                    return token_ids, logprobs, "stop"
-                inputs = torch.tensor([[token]], device=device)
-            return token_ids, logprobs, "length"
-        finally:
-            self.model.train(was_training)
+            PeftConfig.from_pretrained(str(path))
+        except (ValueError, OSError) as error:
+            raise PolicyError(f"{path} is not a PEFT adapter folder: {error}") from None
+        if self._base_state is None:
+            self._base_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        base = self._base_state
+
+        def apply(model: PreTrainedModel) -> None:
+            model.load_state_dict(base)
+            merged = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+            if merged is not model:  # peft merges in place into the module it was given
+                model.load_state_dict(merged.state_dict())
+
+        self._sampler.update(apply, version=version)
+        self.policy_version = version
 
 
 def _stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
