@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.tools import BaseTool
 
@@ -33,6 +34,26 @@ class Episode(Protocol):
     def score(self, messages: Sequence[BaseMessage], *, termination: str) -> Score:
         """Score the finished conversation (every message after the system prompt)."""
         ...
+
+
+@dataclass(frozen=True)
+class UserSimulator:
+    """The simulated user of an interactive episode: a chat model, its prompt (the task's
+    scenario) and the signals with which it ends the conversation."""
+
+    model: BaseChatModel
+    system_prompt: str
+    stop_signals: tuple[str, ...]
+
+
+@runtime_checkable
+class InteractiveEpisode(Episode, Protocol):
+    """An episode whose user is simulated: its replies are observations, never policy turns.
+
+    It ends with termination ``"user_stop"`` (a stop signal) or ``"max_turns"``.
+    """
+
+    user_simulator: UserSimulator
 
 
 @runtime_checkable

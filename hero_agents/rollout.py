@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from langchain_core.language_models import BaseChatModel
 
 from hero_agents.capture import ENV_KEY, TASK_ID_KEY, TraceRecorder, new_run_id
-from hero_agents.environment import Environment
-from hero_agents.graphs import build_tool_agent, termination_reason
+from hero_agents.environment import Environment, InteractiveEpisode
+from hero_agents.graphs import (
+    build_conversation_graph,
+    build_tool_agent,
+    conversation_termination,
+    termination_reason,
+)
 from hero_agents.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -68,12 +73,30 @@ class RolloutSummary:
 async def arun_episode(
     env: Environment, policy: BaseChatModel, task_id: str, *, max_turns: int = 10
 ) -> Trajectory:
-    """Run one episode of `task_id` and return its scored trajectory."""
+    """Run one episode of `task_id` and return its scored trajectory.
+
+    An `InteractiveEpisode` runs as a conversation with its simulated user; only the agent's
+    calls are turns (the user's replies are observations).
+    """
     episode = await asyncio.to_thread(env.new_episode, task_id)
-    graph = build_tool_agent(
-        policy, episode.tools, system_prompt=episode.system_prompt, max_turns=max_turns
-    )
-    recorder = TraceRecorder()
+    if isinstance(episode, InteractiveEpisode):
+        user = episode.user_simulator
+        graph = build_conversation_graph(
+            policy,
+            episode.tools,
+            user.model,
+            user_system_prompt=user.system_prompt,
+            stop_signals=user.stop_signals,
+            system_prompt=episode.system_prompt,
+            max_turns=max_turns,
+        )
+        termination_of = conversation_termination
+    else:
+        graph = build_tool_agent(
+            policy, episode.tools, system_prompt=episode.system_prompt, max_turns=max_turns
+        )
+        termination_of = termination_reason
+    recorder = TraceRecorder(nodes={"agent"})
     run_id = new_run_id()
     state = await graph.ainvoke(
         {"messages": list(episode.initial_messages)},
@@ -85,7 +108,7 @@ async def arun_episode(
         },
     )
     trajectory = recorder.take(run_id)
-    termination = termination_reason(state)
+    termination = termination_of(state)
     score = await asyncio.to_thread(episode.score, state["messages"], termination=termination)
     trajectory.termination = termination
     trajectory.reward = score.reward

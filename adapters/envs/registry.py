@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hero_agents.adapters.envs.user_sim import UserSimModel
 
 DEFAULT_ENV = "tau2:mock"
 """The embedded default: tau2's mock domain plus generated variants (fast, offline)."""
@@ -14,15 +18,29 @@ ENV_NAMES: tuple[str, ...] = ("tau2:mock", "tau2:retail", "tau2:airline")
 """Every name `make_env` accepts."""
 
 
-def make_env(name: str) -> Environment:
+def make_env(name: str, *, user_sim: UserSimModel | None = None) -> Environment:
     """The environment called `name` (one of `ENV_NAMES`).
+
+    With `user_sim`, a tau2 environment runs interactively: the simulator plays the customer
+    instead of the task's ticket opening the conversation.
 
     Task lists, variants and databases are loaded once per process; every episode still gets
     its own database copy.
     """
     if name not in ENV_NAMES:
         raise ConfigError(f"unknown environment {name!r}; valid names: {', '.join(ENV_NAMES)}")
-    return _make_env(name)
+    environment = _make_env(name)
+    if user_sim is None:
+        return environment
+    if not name.startswith("tau2:"):
+        raise ConfigError(f"{name} has no simulated user; a user simulator applies to tau2:*")
+    from hero_agents.adapters.envs.tau2_interactive import Tau2InteractiveEnvironment
+
+    return Tau2InteractiveEnvironment(
+        environment,  # type: ignore[arg-type]
+        user_sim.model,
+        user_sim_name=user_sim.name,
+    )
 
 
 @functools.cache
