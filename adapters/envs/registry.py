@@ -14,12 +14,14 @@ if TYPE_CHECKING:
 DEFAULT_ENV = "tau2:mock"
 """The embedded default: tau2's mock domain plus generated variants (fast, offline)."""
 
-ENV_NAMES: tuple[str, ...] = ("tau2:mock", "tau2:retail", "tau2:airline")
-"""Every name `make_env` accepts."""
+ENV_NAMES: tuple[str, ...] = ("tau2:mock", "tau2:retail", "tau2:airline", "webshop-lite")
+"""Every fixed name `make_env` accepts; ``webshop:URL`` names a running WebShop app besides."""
+
+WEBSHOP_PREFIX = "webshop:"
 
 
 def make_env(name: str, *, user_sim: UserSimModel | None = None) -> Environment:
-    """The environment called `name` (one of `ENV_NAMES`).
+    """The environment called `name`: one of `ENV_NAMES`, or ``webshop:URL``.
 
     With `user_sim`, a tau2 environment runs interactively: the simulator plays the customer
     instead of the task's ticket opening the conversation.
@@ -27,9 +29,17 @@ def make_env(name: str, *, user_sim: UserSimModel | None = None) -> Environment:
     Task lists, variants and databases are loaded once per process; every episode still gets
     its own database copy.
     """
-    if name not in ENV_NAMES:
-        raise ConfigError(f"unknown environment {name!r}; valid names: {', '.join(ENV_NAMES)}")
-    environment = _make_env(name)
+    if name.startswith(WEBSHOP_PREFIX):
+        from hero_agents.adapters.envs.webshop_site import WebShopSiteEnvironment
+
+        environment: Environment = WebShopSiteEnvironment(name.removeprefix(WEBSHOP_PREFIX))
+    elif name in ENV_NAMES:
+        environment = _make_env(name)
+    else:
+        raise ConfigError(
+            f"unknown environment {name!r}; valid names: {', '.join(ENV_NAMES)}, "
+            "or webshop:URL for a running WebShop app"
+        )
     if user_sim is None:
         return environment
     if not name.startswith("tau2:"):
@@ -45,6 +55,10 @@ def make_env(name: str, *, user_sim: UserSimModel | None = None) -> Environment:
 
 @functools.cache
 def _make_env(name: str) -> Environment:
+    if name == "webshop-lite":
+        from hero_agents.adapters.envs.webshop_lite import WebShopLiteEnvironment
+
+        return WebShopLiteEnvironment()
     # tau2 is imported here, not at package import: it takes seconds (litellm).
     from hero_agents.adapters.envs.mock_variants import mock_tasks_and_splits
     from hero_agents.adapters.envs.tau2_env import Tau2Environment, domain_splits, domain_tasks
