@@ -29,11 +29,13 @@ def main(
 def _register_commands() -> None:
     from hero_agents.adapters.policy.serve_command import serve
     from hero_agents.distill.command import distill
+    from hero_agents.eval_command import evaluate
     from hero_agents.reflection.command import reflect
     from hero_agents.rollout_command import rollout
 
     for command in (rollout, reflect, distill, serve):
         app.command()(command)
+    app.command("eval")(evaluate)
 
 
 _register_commands()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,13 @@ def rollout(
     policy: Annotated[
         str, typer.Option(help="Policy: 'default' (SmolLM2-135M in-process) or a model folder.")
     ] = "default",
+    user_sim: Annotated[
+        str | None,
+        typer.Option(
+            help="User simulator for tau2 environments (interactive mode): "
+            "openai-compatible:URL#MODEL, openai:MODEL or local:POLICY."
+        ),
+    ] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Number of episodes.")] = 3,
     out: Annotated[Path, typer.Option(help="JSONL file the trajectories go to.")] = Path(
         "traces.jsonl"
@@ -34,23 +42,29 @@ def rollout(
 ) -> None:
     """Roll the policy out on the environment's tasks and record every turn."""
     from hero_agents.adapters.envs import make_env
+    from hero_agents.adapters.envs.user_sim import load_user_sim
     from hero_agents.adapters.policy import load_policy
     from hero_agents.rollout import EpisodeFailure, RolloutSummary, pick_tasks, run_rollouts
     from hero_agents.storage import TrajectoryWriter
     from hero_agents.trajectory import Trajectory
 
+    resources = contextlib.ExitStack()
     try:
         check_output(out, append=append, overwrite=overwrite)
-        environment = make_env(env)
+        simulator = None
+        if user_sim is not None:
+            simulator = resources.enter_context(load_user_sim(user_sim, seed=seed))
+        environment = make_env(env, user_sim=simulator)
         tasks = pick_tasks(environment.task_ids(split), episodes)
         with console.status(f"loading policy {policy!r}"):
             chat_model = load_policy(
                 policy, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
             )
     except HeroError as error:
+        resources.close()
         raise fail(error) from None
 
-    with TrajectoryWriter(out) as writer, progress_bar() as progress:
+    with resources, TrajectoryWriter(out) as writer, progress_bar() as progress:
         bar = progress.add_task("rollout", total=len(tasks), status="")
 
         def finished(trajectory: Trajectory) -> None:
