@@ -27,6 +27,7 @@ def main(
 
 
 def _register_commands() -> None:
+    from hero_agents.adapters.importers.command import import_command
     from hero_agents.adapters.policy.serve_command import serve
     from hero_agents.distill.command import distill
     from hero_agents.eval_command import evaluate
@@ -35,6 +36,7 @@ def _register_commands() -> None:
 
     for command in (rollout, reflect, distill, serve):
         app.command()(command)
+    app.command("import")(import_command)
     app.command("eval")(evaluate)
 
 

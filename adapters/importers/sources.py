@@ -1,0 +1,128 @@
+"""Where records come from: one file, a folder of shards or a glob, read record by record.
+
+A file holds JSON Lines (one record per line; ``.jsonl``, ``.ndjson``, and ``.json`` files that
+do not start with ``[``) or one JSON array of records (read whole, so keep large exports in
+JSON Lines). Any of them may be gzip-compressed (``.gz``). A line that is not valid JSON is
+reported with its file and line number and skipped; reading goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from hero_agents.errors import ConfigError
+
+SUFFIXES = (".jsonl", ".ndjson", ".json")
+"""Record files a folder or glob contributes (each also as ``.gz``)."""
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One parsed record and where it was read: ``file:line`` or ``file[index]``."""
+
+    location: str
+    value: Any
+    size: int
+    """Bytes it took in its file (for progress)."""
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that could not be parsed, and why."""
+
+    location: str
+    message: str
+    size: int
+
+
+def parse_json(data: bytes) -> Any:
+    """JSON with orjson (several times faster), or with the standard library for what orjson
+    refuses but JSON allows (integers beyond 64 bits), whose error messages name the column."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _is_record_file(path: Path) -> bool:
+    name = path.name.removesuffix(".gz")
+    return path.is_file() and name.endswith(SUFFIXES)
+
+
+def expand_sources(src: str | os.PathLike[str]) -> list[Path]:
+    """The record files `src` names: a file, every record file under a folder (recursively),
+    or the files a glob pattern matches; sorted, so shards are read in a stable order."""
+    text = os.fspath(src)
+    path = Path(text)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if _is_record_file(p))
+        if not files:
+            raise ConfigError(f"{path}: no {', '.join(SUFFIXES)} files (or .gz) in this folder")
+        return files
+    if glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not files:
+            raise ConfigError(f"{text}: the pattern matches no files")
+        return files
+    raise ConfigError(f"{text}: no such file, folder or glob pattern")
+
+
+def total_bytes(paths: list[Path]) -> int:
+    """Their size on disk (compressed size for ``.gz``), for a progress bar."""
+    return sum(path.stat().st_size for path in paths)
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _first_character(path: Path) -> bytes:
+    with _open(path) as handle:
+        while chunk := handle.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped[:1]
+    return b""
+
+
+def read_records(path: Path) -> Iterator[RawRecord | BadRecord]:
+    """Every record of `path` in order; unparsable ones as `BadRecord`, never raised."""
+    if _first_character(path) == b"[":
+        yield from _read_array(path)
+        return
+    with _open(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            location = f"{path}:{number}"
+            try:
+                yield RawRecord(location, parse_json(line), len(line))
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                yield BadRecord(location, f"not valid JSON ({error})", len(line))
+
+
+def _read_array(path: Path) -> Iterator[RawRecord | BadRecord]:
+    with _open(path) as handle:
+        data = handle.read()
+    try:
+        values = parse_json(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        line = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        yield BadRecord(f"{path}{line}", f"not a valid JSON array ({error})", len(data))
+        return
+    size = len(data) // max(1, len(values))
+    for index, value in enumerate(values):
+        yield RawRecord(f"{path}[{index}]", value, size)
