@@ -177,3 +177,23 @@ def test_user_sim_specs_parse_and_bad_ones_list_the_valid_forms(
     monkeypatch.delenv("HERO_USER_SIM_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="API key"):
         load_user_sim("openai:gpt-4.1")
+
+
+def test_a_task_with_a_message_history_resumes_with_the_user() -> None:
+    user = ScriptedUser(
+        responses=[AIMessage("Now mark it as completed please."), AIMessage("###STOP###")]
+    )
+    env, endpoint, simulator = interactive("tau2:mock", user)
+    with endpoint, simulator:
+        task_id = "update_task_with_message_history"
+        episode = env.new_episode(task_id)
+        history = episode.initial_messages
+        assert GREETING not in [m.text for m in history]  # tau2 adds no greeting to a history
+        assert isinstance(history[-1], AIMessage) and not history[-1].tool_calls
+        (trajectory,) = run_rollouts(env, gold_policy(env, task_id), [task_id]).trajectories
+    assert trajectory.reward == 1.0 and trajectory.termination == "user_stop"
+    # the user saw the earlier exchange with roles flipped: its own request as an assistant turn,
+    # the agent's tool traffic left out
+    seen = user.seen[0]
+    assert [type(m).__name__ for m in seen] == ["SystemMessage", "AIMessage", "HumanMessage"]
+    assert seen[1].content == history[0].text
