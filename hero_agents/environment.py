@@ -13,6 +13,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.tools import BaseTool
 
+from hero_agents.trajectory import Trajectory
+
 
 @dataclass(frozen=True)
 class Score:
@@ -68,4 +70,30 @@ class Environment(Protocol):
 
     def new_episode(self, task_id: str) -> Episode:
         """A fresh episode of the task; episodes never share mutable state."""
+        ...
+
+
+@dataclass(frozen=True)
+class Demonstrations:
+    """Correct episodes of some tasks, and the tasks that have none (with the reason)."""
+
+    trajectories: list[Trajectory]
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class DemonstrationSource(Protocol):
+    """An environment that can show correct episodes of its tasks (for a warm start)."""
+
+    def demonstrations(self, task_ids: Sequence[str]) -> Demonstrations:
+        """Scored, successful episodes of `task_ids`; tasks without one are in ``left_out``."""
+        ...
+
+
+@runtime_checkable
+class SolutionLengths(Protocol):
+    """An environment that knows how many policy turns a correct episode of a task takes."""
+
+    def solution_turns(self, task_id: str) -> int | None:
+        """Turns of the shortest correct episode of `task_id`, or None if unknown."""
         ...

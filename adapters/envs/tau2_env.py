@@ -37,6 +37,7 @@ it (offline litellm cost map, tau2's loguru output off).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import logging
@@ -61,7 +62,7 @@ from tau2.registry import registry as tau2_registry
 from tau2.utils import load_file
 from tau2.utils.utils import get_now
 
-from hero_agents.environment import Score
+from hero_agents.environment import Demonstrations, Score
 from hero_agents.errors import ConfigError, EnvError
 
 logger = logging.getLogger(__name__)
@@ -496,6 +497,20 @@ class Tau2Environment:
     def new_episode(self, task_id: str) -> Tau2Episode:
         """A fresh episode: its own tau2 environment and database copy."""
         return Tau2Episode(self.domain, self.task(task_id))
+
+    def solution_turns(self, task_id: str) -> int | None:
+        """Turns of the gold solution: its actions, one a turn, then the reply to the user;
+        None for a task without gold actions."""
+        actions = self.task(task_id).evaluation_criteria.actions
+        return len(actions) + 1 if actions else None
+
+    def demonstrations(self, task_ids: Sequence[str]) -> Demonstrations:
+        """Each task's gold actions played through the agent graph and scored (`tau2_demos`)."""
+        from hero_agents.adapters.envs.tau2_demos import ademonstrations
+
+        tasks = [self.task(task_id) for task_id in task_ids]
+        trajectories, left_out = asyncio.run(ademonstrations(self, tasks))
+        return Demonstrations(trajectories, left_out)
 
     def __repr__(self) -> str:
         return f"Tau2Environment({self.name!r}, tasks={len(self._tasks)})"
