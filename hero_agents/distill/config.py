@@ -86,6 +86,12 @@ class HeroConfig(_BaseConfig):
 
         > Examples and efficiency
 
+        distill_turns (`str`, defaults to `"all"`):
+            `all`: every turn is trained. `flagged`: targeted distillation (as HinT-SD, arXiv
+            2605.17873): only turns diagnosed `invalid` or `unnecessary`, plus a share
+            `flagged_valid_share` of the others.
+        flagged_valid_share (`float`, defaults to `0.0`):
+            With `flagged`: probability that a valid, necessary turn is trained too.
         pack_turns (`bool`, defaults to `True`):
             Score all turns of an append-only trajectory in one student forward pass.
         on_token_drift (`str`, defaults to `"warn"`):
@@ -221,6 +227,18 @@ class HeroConfig(_BaseConfig):
     )
 
     # ---- examples and efficiency
+    distill_turns: Literal["all", "flagged"] = field(
+        default="all",
+        metadata={
+            "help": "'all': train every turn; 'flagged': only turns diagnosed invalid or "
+            "unnecessary, plus a share `flagged_valid_share` of the others (targeted "
+            "distillation, as HinT-SD)."
+        },
+    )
+    flagged_valid_share: float = field(
+        default=0.0,
+        metadata={"help": "With distill_turns='flagged': share of the other turns also trained."},
+    )
     pack_turns: bool = field(
         default=True,
         metadata={
@@ -268,6 +286,7 @@ class HeroConfig(_BaseConfig):
             "scale_rewards": ("group", "none"),
             "hindsight_note_role": ("user", "system"),
             "on_token_drift": ("warn", "error"),
+            "distill_turns": ("all", "flagged"),
         }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
@@ -289,6 +308,12 @@ class HeroConfig(_BaseConfig):
             raise ValueError(
                 f"distillation_weight must be in [0, 1], got {self.distillation_weight}"
             )
+        if not 0.0 <= self.flagged_valid_share <= 1.0:
+            raise ValueError(
+                f"flagged_valid_share must be in [0, 1], got {self.flagged_valid_share}"
+            )
+        if self.distill_turns == "flagged" and self.mode == "grpo":
+            raise ValueError("distill_turns='flagged' selects turns by diagnosis: not with grpo")
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False: rows are trajectories")
         if self.epsilon_high is None:

@@ -23,6 +23,7 @@ comparison between modes meaningless.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -265,6 +266,31 @@ def build_turn_example(
     )
 
 
+TurnSelection = Literal["all", "flagged"]
+"""Which turns a distillation mode trains: every one, or those diagnosed invalid or
+unnecessary plus a sampled share of the others (targeted distillation, as HinT-SD)."""
+
+
+def _kept_share(trajectory_id: str, turn: int, seed: int) -> float:
+    """A stable pseudo-random number in [0, 1) for one turn (the same on every rerun)."""
+    digest = hashlib.sha256(f"{seed}:{trajectory_id}:{turn}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def flagged_turns(trajectory: Trajectory, *, valid_share: float, seed: int = 0) -> list[int]:
+    """Indices of the turns targeted distillation trains: every turn diagnosed ``invalid`` or
+    ``unnecessary``, and each other turn with probability `valid_share` (stable per turn)."""
+    if not 0.0 <= valid_share <= 1.0:
+        raise ValueError(f"valid_share must be in [0, 1], got {valid_share}")
+    chosen = []
+    for diagnosis in trajectory.diagnoses or []:
+        flagged = diagnosis.validity == "invalid" or diagnosis.necessity == "unnecessary"
+        index = diagnosis.turn_index
+        if flagged or _kept_share(trajectory.id, index, seed) < valid_share:
+            chosen.append(index)
+    return chosen
+
+
 def build_examples(
     trajectories: Sequence[Trajectory],
     tokenizer: Any,
@@ -273,20 +299,36 @@ def build_examples(
     note_template: str = "{hint}",
     note_role: Literal["user", "system"] = "user",
     on_drift: Literal["warn", "error"] = "warn",
+    turns: TurnSelection = "all",
+    valid_share: float = 0.0,
+    seed: int = 0,
 ) -> list[TrajectoryExample]:
-    """Check and tokenize every trajectory for `mode`; errors name the trajectory and turn."""
+    """Check and tokenize every trajectory for `mode`; errors name the trajectory and turn.
+
+    With ``turns="flagged"`` only `flagged_turns` are kept (a trajectory with none is left
+    out); the others still shape the context of the later turns.
+    """
     if not trajectories:
         raise DistillationError("no trajectories to train on")
+    if turns == "flagged" and mode == "grpo":
+        raise DistillationError("mode 'grpo' has no diagnoses to select turns by")
     examples = []
     for trajectory in trajectories:
         check_trajectory(trajectory, mode)
-        turns = []
+        selected = None
+        if turns == "flagged":
+            selected = set(flagged_turns(trajectory, valid_share=valid_share, seed=seed))
+            if not selected:
+                continue
+        kept = []
         for turn in trajectory.turns:
+            if selected is not None and turn.index not in selected:
+                continue
             note = None
             if mode != "grpo":
                 assert trajectory.diagnoses is not None  # checked above
                 note = hindsight_note(trajectory.diagnoses[turn.index], note_template)
-            turns.append(
+            kept.append(
                 build_turn_example(
                     trajectory, turn, tokenizer, note=note, note_role=note_role, on_drift=on_drift
                 )
@@ -296,8 +338,13 @@ def build_examples(
                 trajectory_id=trajectory.id,
                 task_id=trajectory.task_id,
                 reward=trajectory.reward,
-                turns=turns,
+                turns=kept,
             )
+        )
+    if not examples:
+        raise DistillationError(
+            "no turn was diagnosed invalid or unnecessary (and none of the others was sampled): "
+            "targeted distillation has nothing to train on"
         )
     return examples
 

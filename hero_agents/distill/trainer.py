@@ -231,6 +231,9 @@ class HeroTrainer(_BaseTrainer):
             note_template=args.hindsight_note_template,
             note_role=args.hindsight_note_role,
             on_drift=args.on_token_drift,
+            turns=args.distill_turns,
+            valid_share=args.flagged_valid_share,
+            seed=args.seed,
         )
         if args.uses_grpo:
             groups = [e.task_id or e.trajectory_id for e in examples]

@@ -12,6 +12,7 @@ from distill_helpers import tool_conversation, with_tokens
 from hero_agents.distill.examples import (
     build_examples,
     check_trajectory,
+    flagged_turns,
     student_sequences,
     teacher_sequences,
 )
@@ -264,3 +265,41 @@ def test_a_truncated_sample_is_flagged_as_cut(tokenizer: Any) -> None:
     example = build_examples([trajectory.model_copy(update={"turns": turns})], tokenizer)[0]
     assert example.turns[0].completion_ids == ids
     assert "stops before the end-of-turn token" in example.turns[0].drift
+
+
+def diagnosed(turns: int, flags: dict[int, tuple[str, str]]) -> Trajectory:
+    """A conversation whose turn i is diagnosed with flags[i] = (necessity, validity)."""
+    trajectory = tool_conversation(turns=turns)
+    diagnoses = []
+    for d in trajectory.diagnoses:
+        necessity, validity = flags.get(d.turn_index, ("necessary", "valid"))
+        diagnoses.append(d.model_copy(update={"necessity": necessity, "validity": validity}))
+    return trajectory.model_copy(update={"diagnoses": diagnoses})
+
+
+def test_targeted_selection_keeps_flagged_turns_and_a_stable_share_of_the_rest() -> None:
+    trajectory = diagnosed(4, {1: ("unnecessary", "valid"), 3: ("necessary", "invalid")})
+    assert flagged_turns(trajectory, valid_share=0.0) == [1, 3]
+    assert flagged_turns(trajectory, valid_share=1.0) == [0, 1, 2, 3]
+    # The share is drawn per turn from a hash: the same on every call, and about right.
+    many = [diagnosed(4, {}).model_copy(update={"id": f"t{i}"}) for i in range(400)]
+    kept = [len(flagged_turns(t, valid_share=0.25, seed=7)) for t in many]
+    assert kept == [len(flagged_turns(t, valid_share=0.25, seed=7)) for t in many]
+    assert 0.2 < sum(kept) / (4 * len(many)) < 0.3
+
+
+def test_targeted_examples_train_only_the_selected_turns(tokenizer: Any) -> None:
+    flagged = diagnosed(4, {2: ("necessary", "invalid")})
+    clean = diagnosed(3, {}).model_copy(update={"id": "clean"})
+    examples = build_examples([flagged, clean], tokenizer, turns="flagged", valid_share=0.0)
+    assert [e.trajectory_id for e in examples] == [flagged.id]  # nothing flagged in `clean`
+    assert [t.turn_index for t in examples[0].turns] == [2]
+    full = build_examples([flagged], tokenizer)[0]
+    # The kept turn sees exactly the context it had: earlier turns stay in its prompt.
+    assert examples[0].turns[0].prompt_ids == full.turns[2].prompt_ids
+    rows = student_sequences(examples[0])
+    assert [row.turn_indices for row in rows] == [[2]]
+    with pytest.raises(DistillationError, match="nothing to train on"):
+        build_examples([clean], tokenizer, turns="flagged", valid_share=0.0)
+    with pytest.raises(DistillationError, match="grpo"):
+        build_examples([flagged], tokenizer, mode="grpo", turns="flagged")
