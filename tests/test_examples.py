@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
+
+from hero_agents.storage import read_trajectories
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -26,3 +31,24 @@ def test_capture_react_agent(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert trajectories[0].turns[0].messages[0]["role"] == "system"
     assert trajectories[0].turns[0].tools[0]["function"]["name"] == "order_status"
     assert out.read_text().count("\n") == 1
+
+
+def test_production_traces_pipeline(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Sample logs → hero import (3 formats) → hero reflect --redact → hero distill."""
+    script = EXAMPLES / "production_traces" / "run.sh"
+    env = {**os.environ, "RUN": str(tmp_path), "MODEL": str(tiny_model_dir), "STEPS": "1"}
+    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    trajectories = read_trajectories(tmp_path / "traces.jsonl")
+    assert len(trajectories) == 16  # 4 LangSmith threads, 4 OTel conversations, 8 OpenAI threads
+    assert {t.metadata["format"] for t in trajectories} == {"langsmith", "otel", "openai"}
+    problems = [
+        line for p in tmp_path.glob("problems-*.jsonl") for line in p.read_text().splitlines()
+    ]
+    assert len(problems) == 6  # the broken sample records, each named with its file and line
+    diagnosed = read_trajectories(tmp_path / "diagnosed.jsonl")
+    hints = " ".join(d.hint for t in diagnosed for d in t.diagnoses or [])
+    assert "<EMAIL_1>" in hints and "@example.com" not in hints
+    metrics = json.loads((tmp_path / "distill" / "metrics.json").read_text())
+    assert metrics["input"]["trajectories"] == 16 and metrics["input"]["mode"] == "env-feedback"

@@ -15,8 +15,8 @@ Each line is one of:
   request's messages. Requests whose history was summarized or edited keep their own context.
 
 The trajectory id is the line's ``id`` (or ``metadata.id``, or the response's ``id``), else a
-hash of the line, so a re-import gives the same ids; a thread's id is its thread id. Legacy ``functions`` /
-``function_call`` logs are reported, not converted.
+hash of the line, so a re-import gives the same ids; a thread's id is its thread id. Legacy
+``functions`` / ``function_call`` logs are reported, not converted.
 """
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ from hero_agents.reflection.base import (
     Reflector,
 )
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.spec import SPEC_FORMS, ReflectorSpec, parse_reflector_spec
 
 __all__ = [
     "SPEC_FORMS",
     "DemoReflector",
     "EnvFeedbackReflector",
+    "RedactingReflector",
     "ReflectionResult",
     "ReflectionSummary",
     "ReflectionUsage",
