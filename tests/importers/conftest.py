@@ -31,7 +31,3 @@ def run_import() -> Importer:
         return by_id, report
 
     return run
-
-
-def tool_call_names(message: dict[str, Any]) -> list[str]:
-    return [call["function"]["name"] for call in message.get("tool_calls") or []]

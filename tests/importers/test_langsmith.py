@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import tool_call_names
 from langchain_core.messages import AIMessage, RemoveMessage, SystemMessage
 from langchain_core.tools import ToolException, tool
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, create_react_agent, tools_condition
 from langsmith_export import capturing_tracer, export_runs, scripted_model, set_feedback
+from message_helpers import tool_call_names
 
 from hero_agents.adapters.importers import OutcomeLabels
 from hero_agents.trajectory import Trajectory

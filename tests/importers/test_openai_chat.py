@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import tool_call_names
+from message_helpers import tool_call_names
 
 from hero_agents.adapters.importers import OutcomeLabels
 

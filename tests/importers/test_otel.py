@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import tool_call_names
+from message_helpers import tool_call_names
 from otel_export import Recorder, fail, write_otlp_json, write_sdk_json
 
 from hero_agents.adapters.importers import OutcomeLabels
