@@ -93,6 +93,8 @@ def import_command(
         )
         if problems is not None and problems.resolve() == out.resolve():
             raise ConfigError("--problems and --out must be different files")
+        if out.exists() and out.resolve() in {source.resolve() for source in sources}:
+            raise ConfigError(f"--out {out} is one of the sources: write it outside SRC")
         check_output(out, append=append, overwrite=overwrite)
     except HeroError as error:
         raise fail(error) from None

@@ -11,10 +11,11 @@ thread) whatever the size of the input, and a bad record is reported, never fata
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,22 @@ class ImportSettings:
     """Keep only the model calls of these LangGraph nodes (None: every call)."""
     memory_bytes: int = DEFAULT_MEMORY_BYTES
     """About how many bytes of records grouping may hold in memory at once."""
+
+
+_DATA_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError)
+"""What a record of an unexpected shape raises deep inside a format's code."""
+
+
+@contextlib.contextmanager
+def _isolated(report: ImportReport, location: str) -> Iterator[None]:
+    """Report what goes wrong with one record or trace, and go on with the next."""
+    try:
+        yield
+    except RecordError as error:
+        report.problem(error.problem)
+    except _DATA_ERRORS as error:
+        message = f"{type(error).__name__}: {error}"
+        report.problem(Problem(location, "unreadable record", message))
 
 
 ProgressCallback = Callable[[str, int], None]
@@ -96,16 +113,13 @@ def import_traces(
         threads = SpillGrouper(Path(scratch) / "threads", memory_bytes=settings.memory_bytes)
 
         def build(key: str | None, entries: list[tuple[str, Any]]) -> None:
-            try:
+            with _isolated(report, entries[0][0]):
                 segment = trace_format.segment(key, entries, context)
-            except RecordError as error:
-                report.problem(error.problem)
-                return
-            segment.order = next(order)
-            if segment.thread is not None:
-                threads.add(segment.thread, segment.to_json())
-            else:
-                emit(segment.key, [segment])
+                segment.order = next(order)
+                if segment.thread is not None:
+                    threads.add(segment.thread, segment.to_json())
+                else:
+                    emit(segment.key, [segment])
 
         try:
             for path in paths:
@@ -115,7 +129,7 @@ def import_traces(
                     if isinstance(record, BadRecord):
                         report.problem(Problem(record.location, "invalid JSON", record.message))
                         continue
-                    try:
+                    with _isolated(report, record.location):
                         for key, where, item in trace_format.items(
                             record.value, record.location, context
                         ):
@@ -123,12 +137,12 @@ def import_traces(
                                 build(None, [(where, item)])
                             else:
                                 traces.add(key, [where, item])
-                    except RecordError as error:
-                        report.problem(error.problem)
             for key, entries in traces.groups():
                 build(key, [(where, item) for where, item in entries])
             for thread, payloads in threads.groups():
-                emit(thread, [Segment.from_json(payload) for payload in payloads])
+                segments = [Segment.from_json(payload) for payload in payloads]
+                with _isolated(report, segments[0].location):
+                    emit(thread, segments)
         finally:
             traces.close()
             threads.close()

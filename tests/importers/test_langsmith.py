@@ -169,6 +169,9 @@ def test_broken_records_are_reported_with_their_line_and_the_rest_imported(
         json.dumps({"id": "r2", "run_type": "banana", "trace_id": "t2"}),
         json.dumps({"name": "no id"}),
         json.dumps(broken_llm),
+        json.dumps(
+            {"id": "r3", "run_type": "llm", "trace_id": "t3", "parent_run_id": "p", "extra": 7}
+        ),
         *good[1:],
     ]
     path.write_text("\n".join(lines) + "\n")
@@ -180,6 +183,7 @@ def test_broken_records_are_reported_with_their_line_and_the_rest_imported(
         "unknown run type": 1,
         "not a LangSmith run": 1,
         "unreadable llm run": 1,
+        "unreadable record": 1,  # a shape no exporter writes: named, not fatal
     }
     assert report.examples["invalid JSON"][0].location == f"{path}:2"
     assert report.examples["unknown run type"][0].location == f"{path}:3 (run r2)"
@@ -187,6 +191,8 @@ def test_broken_records_are_reported_with_their_line_and_the_rest_imported(
     unreadable = report.examples["unreadable llm run"][0]
     assert unreadable.location.startswith(f"{path}:5 (run 00000000-0000-4000-8000-000000000001)")
     assert "no message" in unreadable.message
+    odd = report.examples["unreadable record"][0]
+    assert odd.location == f"{path}:6" and "AttributeError" in odd.message
 
 
 def test_a_rewritten_history_keeps_its_own_context_and_tool_results(
