@@ -104,13 +104,12 @@ def _slim(run: dict[str, Any]) -> dict[str, Any]:
     return slim
 
 
-def _seconds(value: Any) -> float:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            return 0.0
-    return 0.0
+def _seconds(value: Any, where: str) -> float:
+    """A run's ISO start time in seconds since the epoch."""
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except (TypeError, ValueError):
+        raise RecordError(where, "missing field", f"no readable start_time ({value!r})") from None
 
 
 class _Messages:
@@ -282,10 +281,9 @@ class LangSmithRuns:
                 segment.calls += _calls(run, messages, where)
             elif run["run_type"] == "tool" and segment.calls:
                 segment.calls[-1].after.append(_tool_result(run, messages, where))
-        records = [run for _, run in ordered]
+        records = [run for _, run in ordered if run is not root]
         if root is not None:
-            records.remove(root)
-            records.insert(0, root)
+            records.insert(0, root)  # outcome labels and thread ids: the root run first
             final = (root.get("outputs") or {}).get("messages")
             if isinstance(final, list):
                 segment.final = messages.many(final, f"{ordered[0][0]} root outputs.messages")
@@ -293,6 +291,7 @@ class LangSmithRuns:
                 segment.error = _error_text(root["error"])
         thread = find_first(records, context.threads(THREAD_KEYS))
         segment.thread = str(thread) if thread is not None else None
-        segment.start = _seconds((root or ordered[0][1]).get("start_time"))
+        first = root or ordered[0][1]
+        segment.start = _seconds(first.get("start_time"), f"{segment.location} (run {first['id']})")
         segment.outcome = context.outcome.found(records) if context.outcome else {}
         return segment

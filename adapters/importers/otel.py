@@ -106,8 +106,9 @@ def _hex_id(value: Any) -> str | None:
         return None
 
 
-def _nanoseconds(value: Any) -> int:
-    if isinstance(value, int):
+def _nanoseconds(value: Any, where: str) -> int:
+    """A start time in nanoseconds since the epoch, from OTLP's integer or the SDK's ISO text."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
         if value.isdigit():
@@ -115,8 +116,8 @@ def _nanoseconds(value: Any) -> int:
         try:
             return int(datetime.fromisoformat(value).timestamp() * 1e9)
         except ValueError:
-            return 0
-    return 0
+            pass
+    raise RecordError(where, "missing field", f"no readable start time ({value!r})")
 
 
 def _span(raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -127,22 +128,18 @@ def _span(raw: dict[str, Any], where: str) -> dict[str, Any]:
         status = raw.get("status") or {}
         failed = status.get("code") in (2, "STATUS_CODE_ERROR")
         message = status.get("message")
-        events = [
-            {"name": e.get("name"), "attributes": _attributes(e.get("attributes"))}
-            for e in raw.get("events") or []
-        ]
     elif isinstance(raw.get("context"), dict):
         trace, span = raw["context"].get("trace_id"), raw["context"].get("span_id")
         parent, start = raw.get("parent_id"), raw.get("start_time")
         status = raw.get("status") or {}
         failed = status.get("status_code") == "ERROR"
         message = status.get("description")
-        events = [
-            {"name": e.get("name"), "attributes": _attributes(e.get("attributes"))}
-            for e in raw.get("events") or []
-        ]
     else:
         raise RecordError(where, "not a span", "no traceId/spanId or context.trace_id")
+    events = [
+        {"name": e.get("name"), "attributes": _attributes(e.get("attributes"))}
+        for e in raw.get("events") or []
+    ]
     trace_id, span_id = _hex_id(trace), _hex_id(span)
     if trace_id is None or span_id is None:
         raise RecordError(where, "missing field", f"unreadable trace or span id ({trace}, {span})")
@@ -157,7 +154,7 @@ def _span(raw: dict[str, Any], where: str) -> dict[str, Any]:
         "span_id": span_id,
         "parent_id": _hex_id(parent),
         "name": raw.get("name") or "",
-        "start": _nanoseconds(start),
+        "start": _nanoseconds(start, where),
         "attributes": _attributes(raw.get("attributes")),
         "events": events,
         "error": error,
@@ -217,14 +214,9 @@ def _parts_messages(message: Any, where: str) -> list[Message]:
     role = message["role"]
     out: list[Message] = []
     if texts or calls or other or not responses:
-        content: Any = (
-            "\n".join(texts)
-            if not other
-            else [
-                *({"type": "text", "text": text} for text in texts),
-                *other,
-            ]
-        )
+        content: Any = "\n".join(texts)
+        if other:  # keep the parts that are not text, in a content list
+            content = [*({"type": "text", "text": text} for text in texts), *other]
         built: Message = {"role": role, "content": content}
         if calls:
             built["tool_calls"] = calls
