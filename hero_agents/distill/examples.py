@@ -253,7 +253,7 @@ def build_turn_example(
     if reason is not None:
         if on_drift == "error":
             raise _fail(trajectory, turn.index, f"token drift: {reason}")
-        logger.warning("trajectory %r, turn %d: token drift: %s", trajectory.id, turn.index, reason)
+        logger.debug("trajectory %r, turn %d: token drift: %s", trajectory.id, turn.index, reason)
     return TurnExample(
         trajectory_id=trajectory.id,
         turn_index=turn.index,
@@ -346,6 +346,14 @@ def build_examples(
             "no turn was diagnosed invalid or unnecessary (and none of the others was sampled): "
             "targeted distillation has nothing to train on"
         )
+    drifted = [(e.trajectory_id, t) for e in examples for t in e.turns if t.drift is not None]
+    if drifted:
+        (trajectory_id, first), total = drifted[0], sum(len(e.turns) for e in examples)
+        logger.warning(
+            "token drift in %d of %d turns, trained on the captured tokens (first: trajectory "
+            "%r, turn %d: %s)",
+            len(drifted), total, trajectory_id, first.turn_index, first.drift,
+        )  # fmt: skip
     return examples
 
 

@@ -107,7 +107,9 @@ def test_distill_rejects_an_unknown_mode_and_model(tmp_path: Path) -> None:
     result = run(str(diagnosed), "--mode", "sft", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "hero, env-feedback, demo, grpo, hero+grpo" in flat(result)
     result = run(str(diagnosed), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
-    assert result.exit_code == 2 and "neither 'default' nor a Hugging Face model folder" in flat(result)
+    assert result.exit_code == 2 and "neither 'default' nor a Hugging Face model folder" in flat(
+        result
+    )
 
 
 @pytest.mark.slow
