@@ -20,10 +20,10 @@ app = typer.Typer(
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # a run's log file may take more than this
+        handler.setLevel(level)
 
 
 def _register_commands() -> None:
@@ -31,10 +31,11 @@ def _register_commands() -> None:
     from hero_agents.adapters.policy.serve_command import serve
     from hero_agents.distill.command import distill
     from hero_agents.eval_command import evaluate
+    from hero_agents.loop.commands import train, warmup
     from hero_agents.reflection.command import reflect
     from hero_agents.rollout_command import rollout
 
-    for command in (rollout, reflect, distill, serve):
+    for command in (rollout, reflect, distill, serve, warmup, train):
         app.command()(command)
     app.command("import")(import_command)
     app.command("eval")(evaluate)

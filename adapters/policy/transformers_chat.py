@@ -256,6 +256,10 @@ class TransformersChatModel(BaseChatModel):
             stop=tuple(stop or ()),
         )
 
+    def reseed(self, seed: int) -> None:
+        """Restart this model's (and its copies') sampler from `seed`."""
+        self._generator.manual_seed(seed)
+
     # ---- weight updates
 
     def load_state_dict(self, state_dict: dict[str, torch.Tensor], *, version: str) -> None:

@@ -1,0 +1,274 @@
+"""The training loop's configuration: one YAML file, validated before any work starts.
+
+Every section and key is checked (an unknown key is an error that names it), paths must exist,
+and budgets must be possible, so a run never fails an hour in on a typo. `TrainConfig` is what
+``hero train CONFIG.yaml`` reads; `CompareConfig` adds the arms and seeds of ``hero compare``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hero_agents.errors import ConfigError
+
+Method = Literal["hero", "hero-targeted", "env-feedback", "demo", "grpo", "hero+grpo"]
+METHODS: tuple[str, ...] = ("hero", "hero-targeted", "env-feedback", "demo", "grpo", "hero+grpo")
+"""What each iteration distills: the trainer's modes, plus HERO restricted to flagged turns."""
+
+HERO_METHODS = ("hero", "hero-targeted", "hero+grpo")
+"""Methods whose teacher reads an LLM reflector's diagnoses."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarmupSettings(_Section):
+    """The supervised warm start on train-split demonstrations (see `hero_agents.loop.warmup`)."""
+
+    steps: int = Field(default=16, ge=0, description="SFT optimizer steps; 0 skips the warm start.")
+    learning_rate: float = Field(default=5e-5, gt=0)
+    demonstrations: int | None = Field(
+        default=None, ge=1, description="Train tasks to draw demonstrations from (None: all)."
+    )
+    seed: int = 0
+    model: Path | None = Field(
+        default=None, description="Use this warm-started model folder instead of training one."
+    )
+
+
+class RolloutSettings(_Section):
+    """Training rollouts: a group of `group_size` episodes for each of `tasks` train tasks."""
+
+    tasks: int = Field(default=4, ge=1, description="Train tasks per iteration.")
+    group_size: int = Field(default=4, ge=1, description="Episodes per task (GRPO's group).")
+    max_turns: int = Field(default=6, ge=1, description="Policy calls per episode.")
+    max_new_tokens: int = Field(default=96, ge=1, description="Token budget of one action.")
+    temperature: float = Field(default=1.0, ge=0.0, description="1 samples on-policy.")
+    concurrency: int = Field(default=8, ge=1, description="Episodes in flight at once.")
+
+
+class TrainSettings(_Section):
+    """Distillation (or GRPO) on each iteration's rollouts, with a LoRA adapter."""
+
+    learning_rate: float = Field(default=1e-4, gt=0)
+    epochs: float = Field(default=1.0, gt=0, description="Passes over an iteration's data.")
+    batch_size: int = Field(
+        default=4, ge=1, description="Trajectories per optimizer step (gradient accumulation)."
+    )
+    loss: Literal["sampled_token", "topk_logits", "full_logits"] = "sampled_token"
+    teacher: Literal["live", "base"] = Field(
+        default="live",
+        description="'live': the current policy reads the note; 'base': the warm-started policy "
+        "does. (TRL's EMA teacher restarts with each iteration's trainer, so the loop offers "
+        "none.)",
+    )
+    lora_r: int = Field(default=16, ge=1)
+    targeted_valid_share: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="hero-targeted: share of turns diagnosed valid and necessary that are "
+        "distilled besides every invalid or unnecessary one.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Further HeroConfig fields, passed as they are."
+    )
+
+
+class EvalSettings(_Section):
+    """Evaluation on held-out (test-split) tasks, before training and every `every` iterations."""
+
+    every: int = Field(default=1, ge=1, description="Evaluate after every N-th iteration.")
+    tasks: int | None = Field(default=None, ge=1, description="Test tasks (None: all).")
+    samples: int = Field(default=1, ge=1, description="Episodes per task (pass^k needs k).")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 is greedy decoding.")
+    max_turns: int = Field(default=6, ge=1)
+
+
+class BudgetSettings(_Section):
+    """When the run stops: after `iterations`, or once `rollout_turns` have been spent."""
+
+    iterations: int = Field(default=3, ge=1)
+    rollout_turns: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop before an iteration once training rollouts have taken this many "
+        "policy turns (the same budget for every method of a comparison).",
+    )
+
+
+class TrainConfig(_Section):
+    """Everything ``hero train`` needs; every field has a default but the file's own."""
+
+    env: str = "tau2:mock"
+    model: str = Field(default="default", description="'default' (SmolLM2-135M) or a folder.")
+    backend: Literal["in-process", "vllm"] = Field(
+        default="in-process",
+        description="Where the policy samples: in this process (CPU default) or on a local "
+        "vLLM server that hot-loads each new adapter (GPU).",
+    )
+    method: Method = "hero"
+    reflector: str = Field(
+        default="self",
+        description="Who writes the diagnoses of the HERO methods: 'self' (the policy itself) "
+        "or a reflector spec such as openai:gpt-4o-mini.",
+    )
+    seed: int = 0
+    warmup: WarmupSettings = WarmupSettings()
+    rollout: RolloutSettings = RolloutSettings()
+    train: TrainSettings = TrainSettings()
+    eval: EvalSettings = EvalSettings()
+    budget: BudgetSettings = BudgetSettings()
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(
+        default_factory=list, description="Where metrics go besides metrics.jsonl."
+    )
+    vllm_max_model_len: int = Field(default=4096, ge=256)
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, env: str) -> str:
+        from hero_agents.adapters.envs import ENV_NAMES
+
+        if env not in ENV_NAMES:
+            raise ValueError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
+        return env
+
+    @field_validator("reflector")
+    @classmethod
+    def _valid_reflector(cls, spec: str) -> str:
+        from hero_agents.reflection.spec import parse_reflector_spec
+
+        try:
+            parsed = parse_reflector_spec(spec)
+        except ConfigError as error:  # its message lists the valid forms
+            raise ValueError(str(error)) from None
+        if parsed.kind in ("env-feedback", "demo"):
+            raise ValueError(
+                f"{spec!r} is a baseline's feedback, not a reflector: set method: {parsed.kind}"
+            )
+        return spec
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.model != "default" and not (Path(self.model) / "config.json").is_file():
+            raise ValueError(f"model: {self.model!r} is neither 'default' nor a model folder")
+        model = self.warmup.model
+        if model is not None and not (model / "config.json").is_file():
+            raise ValueError(f"warmup.model: {str(model)!r} is not a model folder")
+        if self.method in ("grpo", "hero+grpo") and self.rollout.group_size < 2:
+            raise ValueError(
+                f"method {self.method!r} needs rollout.group_size >= 2: GRPO's advantages compare "
+                "the rollouts of one task"
+            )
+        budget = self.budget.rollout_turns
+        if budget is not None and budget < self.rollout.tasks * self.rollout.group_size:
+            raise ValueError(
+                f"budget.rollout_turns={budget} is less than one iteration's rollouts "
+                f"({self.rollout.tasks} tasks x {self.rollout.group_size} episodes, each at "
+                "least one turn): no iteration could run"
+            )
+        return self
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings (for naming runs and caches)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class CompareConfig(_Section):
+    """``hero compare``: the same training config run for several methods and seeds."""
+
+    train: TrainConfig = TrainConfig()
+    methods: list[Method] = Field(
+        default_factory=lambda: ["hero", "hero-targeted", "env-feedback", "demo", "grpo"],
+        min_length=1,
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CompareConfig:
+        for name, values in (("methods", self.methods), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists the same entry twice: {values}")
+        if "grpo" in self.methods or "hero+grpo" in self.methods:
+            if self.train.rollout.group_size < 2:
+                raise ValueError("grpo needs train.rollout.group_size >= 2")
+        return self
+
+    def run_config(self, method: str, seed: int) -> TrainConfig:
+        """The training config of one arm and seed."""
+        return self.train.model_copy(update={"method": method, "seed": seed})
+
+
+def _error_message(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative model paths in a config file are relative to the file."""
+    data = dict(data)
+    model = data.get("model")
+    if isinstance(model, str) and model != "default" and not Path(model).is_absolute():
+        data["model"] = str(base / model)
+    warmup = data.get("warmup")
+    if isinstance(warmup, dict) and isinstance(warmup.get("model"), str):
+        if not Path(warmup["model"]).is_absolute():
+            data["warmup"] = {**warmup, "model": str(base / warmup["model"])}
+    return data
+
+
+def parse_train_config(data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+    """A `TrainConfig` from a mapping; errors name every bad key."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_error_message(source, error)) from None
+
+
+def load_train_config(path: Path) -> TrainConfig:
+    """Read and validate ``hero train``'s YAML file."""
+    return parse_train_config(_resolve_paths(_read_yaml(path), path.parent), source=str(path))
+
+
+def load_compare_config(path: Path) -> CompareConfig:
+    """Read and validate ``hero compare``'s YAML file (its ``train`` section is a TrainConfig)."""
+    data = _read_yaml(path)
+    if isinstance(data.get("train"), dict):
+        data["train"] = _resolve_paths(data["train"], path.parent)
+    try:
+        return CompareConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_error_message(str(path), error)) from None
+
+
+def dump_config(config: BaseModel, path: Path) -> None:
+    """Write `config` as YAML (every field, defaults included)."""
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
