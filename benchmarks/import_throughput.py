@@ -6,7 +6,9 @@ runs of concurrent traces interleaved, OTel traces split over two export request
 apart) and imports each file in a fresh process that writes every trajectory to JSONL, as
 ``hero import`` does. Peak memory is that process's maximum resident set size (``ru_maxrss``),
 shown beside its size once imports are loaded and before the first record is read. Running a
-smaller size too shows that memory does not grow with the number of traces.
+smaller size too shows that memory does not grow with the number of traces: grouping holds one
+of 256 on-disk partitions at a time, so what it holds grows with the input only until a
+partition reaches ``--group-memory``; larger partitions are split again before they are read.
 
     .venv/bin/python benchmarks/import_throughput.py [--traces 100000] [--small 10000]
         [--formats openai,langsmith,otel] [--group-memory 32] [--workdir DIR]
