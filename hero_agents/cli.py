@@ -32,10 +32,13 @@ def _register_commands() -> None:
     from hero_agents.distill.command import distill
     from hero_agents.eval_command import evaluate
     from hero_agents.loop.commands import train, warmup
+    from hero_agents.loop.compare import compare
+    from hero_agents.loop.demo import demo
+    from hero_agents.loop.report import report
     from hero_agents.reflection.command import reflect
     from hero_agents.rollout_command import rollout
 
-    for command in (rollout, reflect, distill, serve, warmup, train):
+    for command in (rollout, reflect, distill, serve, warmup, train, report, demo, compare):
         app.command()(command)
     app.command("import")(import_command)
     app.command("eval")(evaluate)

@@ -38,6 +38,10 @@ class PolicyBackend(Protocol):
         """Seed sampling (where the backend can)."""
         ...
 
+    def reset(self) -> None:
+        """Serve the warm-started weights again (before another run on the same backend)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -68,6 +72,9 @@ class InProcessBackend:
 
     def reseed(self, seed: int) -> None:
         self._policy.reseed(seed)
+
+    def reset(self) -> None:
+        self._policy.restore_initial_weights()
 
     def close(self) -> None:
         return None
@@ -113,6 +120,10 @@ class VLLMBackend:
 
     def reseed(self, seed: int) -> None:
         return None  # vLLM seeds per request; the loop's clients send none
+
+    def reset(self) -> None:
+        self.weight_sync.versions.switch(self.weight_sync.base_version)
+        self.weight_sync.unload_idle()
 
     def close(self) -> None:
         self.server.stop()

@@ -74,6 +74,7 @@ class TransformersChatModel(BaseChatModel):
     _generator: torch.Generator = PrivateAttr()
     _sampler: BatchedSampler = PrivateAttr()
     _base_state: dict[str, torch.Tensor] | None = PrivateAttr(default=None)
+    _initial: str = PrivateAttr(default="base")
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
@@ -104,6 +105,7 @@ class TransformersChatModel(BaseChatModel):
             max_batch=self.max_batch,
             policy_version=self.policy_version,
         )
+        self._initial = self.policy_version
         self._generator = torch.Generator(device=self.model.device)
         if self.seed is None:
             self._generator.seed()
@@ -270,6 +272,19 @@ class TransformersChatModel(BaseChatModel):
         )
         self.policy_version = version
 
+    def restore_initial_weights(self) -> None:
+        """Serve the weights this model was loaded with again (its first version)."""
+        if self._base_state is None:
+            return  # never changed by load_adapter; load_state_dict changes are the caller's
+        base = self._base_state
+        self._sampler.update(lambda model: model.load_state_dict(base), version=self._initial)
+        self.policy_version = self._initial
+
+    def _initial_state(self) -> dict[str, torch.Tensor]:
+        if self._base_state is None:
+            self._base_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return self._base_state
+
     def load_adapter(self, path: str | Path, *, version: str) -> None:
         """Serve the initial weights plus the PEFT (LoRA) adapter saved at `path`, merged in,
         from the next batch on; completions sampled afterwards record `version`.
@@ -283,9 +298,7 @@ class TransformersChatModel(BaseChatModel):
             PeftConfig.from_pretrained(str(path))
         except (ValueError, OSError) as error:
             raise PolicyError(f"{path} is not a PEFT adapter folder: {error}") from None
-        if self._base_state is None:
-            self._base_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        base = self._base_state
+        base = self._initial_state()
 
         def apply(model: PreTrainedModel) -> None:
             model.load_state_dict(base)

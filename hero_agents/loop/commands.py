@@ -10,6 +10,8 @@ from rich.table import Table
 
 from hero_agents.console import console, fail, stdout
 from hero_agents.errors import HeroError
+from hero_agents.loop.config import TrainConfig
+from hero_agents.loop.session import Session
 
 
 def _percent(value: float | None) -> str:
@@ -130,9 +132,11 @@ def train(
     ] = False,
 ) -> None:
     """Run the training loop; rerun the same command to resume a run that was stopped."""
+    from hero_agents.loop.config import load_train_config
+
     root = out if out is not None else Path("runs") / config_path.stem
     try:
-        rows = run_training(config_path, root, overwrite=overwrite)
+        rows = run_training(load_train_config(config_path), root, overwrite=overwrite)
     except HeroError as error:
         raise fail(error) from None
     first, last = rows[0], rows[-1]
@@ -148,17 +152,31 @@ def train(
     console.print(f"metrics: {root / 'metrics.jsonl'} · plots: hero report {root}")
 
 
-def run_training(config_path: Path, root: Path, *, overwrite: bool = False) -> list[dict]:
-    """Set up (or resume) the run in `root` and carry it to the end of its budget."""
+def run_training(
+    config: TrainConfig,
+    root: Path,
+    *,
+    overwrite: bool = False,
+    session: Session | None = None,
+    backend: Any = None,
+) -> list[dict[str, Any]]:
+    """Set up (or resume) the run in `root` and carry it to the end of its budget.
+
+    A `session` and `backend` may be shared between runs (``hero compare``); the backend is
+    then reset to the warm start first and left open.
+    """
     from hero_agents.loop.run_dir import RunDir, write_json_atomic
     from hero_agents.loop.runner import TrainingRun, prepare_run
     from hero_agents.loop.session import open_backend, open_session, phase_progress, run_log
 
-    config = prepare_run(config_path, root, overwrite=overwrite)
+    prepare_run(config, root, overwrite=overwrite)
     with run_log(RunDir(root).log):
-        session = open_session(config)
+        session = session if session is not None else open_session(config)
         write_json_atomic(RunDir(root).warmup, session.warm_start)
-        backend = open_backend(config, session.warm_model, root)
+        owned = backend is None
+        backend = open_backend(config, session.warm_model, root) if owned else backend
+        if not owned:
+            backend.reset()
         try:
             with phase_progress() as progress:
                 run = TrainingRun(
@@ -172,4 +190,5 @@ def run_training(config_path: Path, root: Path, *, overwrite: bool = False) -> l
                 )
                 return run.run()
         finally:
-            backend.close()
+            if owned:
+                backend.close()

@@ -34,6 +34,7 @@ class WarmupSettings(_Section):
 
     steps: int = Field(default=16, ge=0, description="SFT optimizer steps; 0 skips the warm start.")
     learning_rate: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=1, ge=1, description="Demonstrations per SFT step.")
     demonstrations: int | None = Field(
         default=None, ge=1, description="Train tasks to draw demonstrations from (None: all)."
     )

@@ -571,10 +571,9 @@ def _with_reward_contrast(trajectories: list[Trajectory]) -> list[Trajectory]:
     return [t for t in trajectories if len(rewards[t.task_id]) > 1]
 
 
-def prepare_run(config_path: Path, root: Path, *, overwrite: bool = False) -> TrainConfig:
-    """Check `config_path` and the run folder before any work: a new folder gets the config's
-    snapshot; an existing one must have been started with the same settings."""
-    config = load_train_config(config_path)
+def prepare_run(config: TrainConfig, root: Path, *, overwrite: bool = False) -> None:
+    """Check the run folder before any work: a new folder gets the config's snapshot; an
+    existing one must have been started with the same settings (a rerun resumes it)."""
     run_dir = RunDir(root)
     if run_dir.config.is_file() and not overwrite:
         started = load_train_config(run_dir.config)
@@ -583,11 +582,10 @@ def prepare_run(config_path: Path, root: Path, *, overwrite: bool = False) -> Tr
                 f"{root} was started with other settings ({run_dir.config}); rerun with the "
                 "same config to resume, or pass --overwrite to start over"
             )
-        return config
+        return
     if overwrite and root.exists():
         shutil.rmtree(root)
     elif root.exists() and any(root.iterdir()):
         raise HeroError(f"{root} exists and is not a run folder: choose another --out")
     root.mkdir(parents=True, exist_ok=True)
     dump_config(config, run_dir.config)
-    return config

@@ -74,6 +74,7 @@ def open_session(config: TrainConfig, *, progress: bool = True) -> Session:
         env,
         steps=settings.steps,
         learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
         demonstrations=settings.demonstrations,
         seed=settings.seed,
         progress=progress,

@@ -163,6 +163,7 @@ def warm_start_folder(
     *,
     steps: int,
     learning_rate: float,
+    batch_size: int,
     demonstrations: int | None,
     seed: int,
     progress: bool = True,
@@ -201,6 +202,7 @@ def warm_start_folder(
         "tasks": train,
         "steps": steps,
         "learning_rate": learning_rate,
+        "batch_size": batch_size,
         "seed": seed,
     }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -217,6 +219,7 @@ def warm_start_folder(
             folder,
             steps=steps,
             learning_rate=learning_rate,
+            batch_size=batch_size,
             seed=seed,
             progress=progress,
         )

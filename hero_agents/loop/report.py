@@ -1,0 +1,201 @@
+"""``hero report RUN_DIR``: a training run's (or a comparison's) plots and markdown table.
+
+One run: held-out success against the rollout turns spent, turns per episode, and the
+unnecessary-turn rate, per iteration. A comparison (``hero compare``'s folder): the same
+three, one line per method, the mean over seeds with a band of one standard deviation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hero_agents.console import console, fail, stdout
+from hero_agents.errors import HeroError
+
+
+def _cell(value: Any, kind: str = "number") -> str:
+    if value is None:
+        return "–"
+    if kind == "percent":
+        return f"{value:.1%}"
+    if kind == "int":
+        return str(int(value))
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _hat(figures: dict[str, Any] | None) -> str:
+    hat = (figures or {}).get("pass_hat_k") or {}
+    if not hat:
+        return "–"
+    top = max(hat, key=int)
+    return f"{hat[top]:.1%} (k={top})"
+
+
+def run_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A markdown table of a run, one line per iteration."""
+    header = (
+        "| iteration | rollout turns spent | rollout success | held-out success | held-out pass^k "
+        "| held-out turns | unnecessary turns | invalid actions | loss | divergence | seconds |"
+    )
+    lines = [header, "|" + " --- |" * (header.count("|") - 1)]
+    for row in rows:
+        rollout, evaluation, train = row.get("rollout") or {}, row.get("eval"), row.get("train")
+        train = train or {}
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    str(row["iteration"]),
+                    _cell(row.get("rollout_turns_total", 0), "int"),
+                    _cell(rollout.get("success_rate"), "percent"),
+                    _cell((evaluation or {}).get("success_rate"), "percent"),
+                    _hat(evaluation),
+                    _cell((evaluation or {}).get("mean_turns")),
+                    _cell((evaluation or {}).get("unnecessary_turn_rate"), "percent"),
+                    _cell((evaluation or {}).get("invalid_action_rate"), "percent"),
+                    _cell(train.get("loss")),
+                    _cell(train.get("divergence")),
+                    _cell(sum((row.get("seconds") or {}).values()), "int"),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _series(rows: Sequence[dict[str, Any]], section: str, key: str) -> tuple[list, list]:
+    xs, ys = [], []
+    for row in rows:
+        figures = row.get(section)
+        if figures and figures.get(key) is not None:
+            xs.append(row.get("rollout_turns_total", 0))
+            ys.append(figures[key])
+    return xs, ys
+
+
+PLOTS = (
+    ("success", "held-out success (pass@1)", "success_rate", True),
+    ("turns", "held-out turns per episode", "mean_turns", False),
+    ("unnecessary", "held-out unnecessary-turn rate", "unnecessary_turn_rate", True),
+)
+"""(file stem, title, eval key, is a share) of the three plots."""
+
+
+def _axes(title: str, share: bool) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    axes.set_title(title)
+    axes.set_xlabel("rollout turns spent in training")
+    axes.grid(alpha=0.3)
+    if share:
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    return figure, axes
+
+
+def plot_run(rows: Sequence[dict[str, Any]], out: Path, *, label: str = "") -> list[Path]:
+    """The three plots of one run, as PNG files in `out`."""
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, title, key, share in PLOTS:
+        figure, axes = _axes(title + (f" · {label}" if label else ""), share)
+        xs, ys = _series(rows, "eval", key)
+        axes.plot(xs, ys, marker="o", label="held-out (eval)")
+        rx, ry = _series(rows, "rollout", key)
+        if ry:
+            axes.plot(rx, ry, marker=".", linestyle="--", alpha=0.7, label="training rollouts")
+        if share and ys:
+            axes.set_ylim(0, max(1e-3, *ys, *(ry or [0])) * 1.15)
+        axes.legend()
+        figure.tight_layout()
+        path = out / f"{stem}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list[Path]:
+    """The three plots of a comparison: per method, the mean over seeds (line) and one
+    standard deviation (band), at each evaluated iteration."""
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, title, key, share in PLOTS:
+        figure, axes = _axes(title + " · mean ± sd over seeds", share)
+        for method, seeds in runs.items():
+            iterations = sorted({r["iteration"] for rows in seeds for r in rows if r.get("eval")})
+            xs, means, sds = [], [], []
+            for number in iterations:
+                points = [
+                    (r["rollout_turns_total"], r["eval"][key])
+                    for rows in seeds
+                    for r in rows
+                    if r["iteration"] == number and r.get("eval") and r["eval"].get(key) is not None
+                ]
+                if not points:
+                    continue
+                xs.append(sum(p[0] for p in points) / len(points))
+                mean, sd = mean_std([p[1] for p in points])
+                means.append(mean)
+                sds.append(sd)
+            (line,) = axes.plot(xs, means, marker="o", label=method)
+            axes.fill_between(
+                xs,
+                [m - s for m, s in zip(means, sds, strict=True)],
+                [m + s for m, s in zip(means, sds, strict=True)],
+                color=line.get_color(),
+                alpha=0.15,
+            )
+        if share:
+            axes.set_ylim(bottom=0)
+        axes.legend()
+        figure.tight_layout()
+        path = out / f"compare-{stem}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A hero train run folder.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where the plots and table go (default: RUN_DIR/report).")
+    ] = None,
+) -> None:
+    """Plot a training run and write its table (report.md)."""
+    from hero_agents.loop.run_dir import read_metrics
+
+    target = out if out is not None else run_dir / "report"
+    try:
+        rows = read_metrics(run_dir)
+    except HeroError as error:
+        raise fail(error) from None
+    table = run_table(rows)
+    paths = plot_run(rows, target, label=run_dir.name)
+    (target / "report.md").write_text(
+        f"# {run_dir}\n\n{table}\n" + "".join(f"![{p.stem}]({p.name})\n" for p in paths)
+    )
+    stdout.out(table)
+    console.print(f"plots: {', '.join(str(p) for p in paths)} · table: {target / 'report.md'}")
