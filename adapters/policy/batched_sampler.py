@@ -11,8 +11,9 @@ caller its own tokens. Two more savings make it fast where prompts are long and 
   it shares with any stored prefix, and only the rest is prefilled.
 - **dropping finished rows**: a row that has stopped leaves the batch (and its cache).
 
-Each request keeps its own sampling parameters and random generator; log-probabilities are the
-raw model's (log-softmax of the unprocessed logits), as vLLM reports them. Batching pads the
+Each request keeps its own sampling parameters, random generator and, for structured output,
+its grammar (`TokenConstraint`); log-probabilities are the raw model's (log-softmax of the
+unprocessed logits), as vLLM reports them. Batching pads the
 part of each prompt after the common prefix on the left, with an attention mask, so results
 match unbatched sampling up to floating-point rounding.
 
@@ -41,6 +42,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from hero_agents.adapters.policy.structured_output import TokenConstraint
+
 logger = logging.getLogger(__name__)
 
 MIN_CACHED_PREFIX = 32
@@ -61,6 +64,8 @@ class SamplingParams:
     max_new_tokens: int = 512
     stop: tuple[str, ...] = ()
     """Strings that end the completion (checked on the decoded text)."""
+    grammar: str | None = None
+    """An llguidance grammar the completion must follow (`structured_output.grammar_for`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class _Request:
     prompt_ids: list[int]
     params: SamplingParams
     generator: torch.Generator
+    constraint: TokenConstraint | None = None
     future: Future[Sample] = field(default_factory=Future)
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
@@ -149,7 +155,11 @@ class BatchedSampler:
         """Sample one completion of `prompt_ids` (blocks until it is done)."""
         if not prompt_ids:
             raise ValueError("the prompt is empty")
-        request = _Request(list(prompt_ids), params, generator)
+        constraint = None
+        if params.grammar is not None:
+            vocab = self.model.get_output_embeddings().weight.shape[0]
+            constraint = TokenConstraint(params.grammar, self.tokenizer, vocab)
+        request = _Request(list(prompt_ids), params, generator, constraint)
         with self._wake:
             self._start_worker()
             self._pending.append(request)
@@ -276,6 +286,8 @@ class BatchedSampler:
         """Pick the request's next token from its `logits` ``(vocab,)`` and record it."""
         params = request.params
         raw = torch.log_softmax(logits, dim=-1)
+        if request.constraint is not None:
+            logits = request.constraint.mask(logits)
         if params.temperature == 0:
             token = int(logits.argmax())
         else:
@@ -289,6 +301,8 @@ class BatchedSampler:
             token = int(torch.multinomial(probs, 1, generator=request.generator))
         request.token_ids.append(token)
         request.logprobs.append(float(raw[token]))
+        if request.constraint is not None and token not in self.stop_ids:
+            request.constraint.accept(token)
         if token in self.stop_ids:
             request.finish_reason = "stop"
         elif params.stop and any(

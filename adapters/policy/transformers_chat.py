@@ -13,6 +13,8 @@ records the version it was sampled with.
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +38,7 @@ from transformers import (
 )
 
 from hero_agents.adapters.policy.batched_sampler import BatchedSampler, SamplingParams
+from hero_agents.adapters.policy.structured_output import grammar_for
 from hero_agents.adapters.policy.tool_calls import parse_tool_calls
 from hero_agents.errors import ConfigError, PolicyError
 from hero_agents.messages import template_messages
@@ -69,6 +72,11 @@ class TransformersChatModel(BaseChatModel):
     max_new_tokens: int = Field(default=512, ge=1)
     seed: int | None = Field(default=None, description="Seed of this model's own sampler.")
     max_batch: int = Field(default=8, ge=1, description="Most completions sampled at once.")
+    response_format: dict[str, Any] | None = Field(
+        default=None,
+        description="Structured output, as in OpenAI's API: {'type': 'json_schema', "
+        "'json_schema': {'schema': ...}} or {'type': 'json_object'} (constrained decoding).",
+    )
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _generator: torch.Generator = PrivateAttr()
@@ -250,12 +258,16 @@ class TransformersChatModel(BaseChatModel):
                     f"context is {context}; shorten the conversation or the tool descriptions"
                 )
             budget = min(budget, context - prompt_length)
+        grammar = None
+        if self.response_format is not None:
+            grammar = _grammar(json.dumps(self.response_format, sort_keys=True))
         return SamplingParams(
             temperature=self.temperature,
             top_p=self.top_p,
             top_k=self.top_k,
             max_new_tokens=budget,
             stop=tuple(stop or ()),
+            grammar=grammar,
         )
 
     def reseed(self, seed: int) -> None:
@@ -308,6 +320,11 @@ class TransformersChatModel(BaseChatModel):
 
         self._sampler.update(apply, version=version)
         self.policy_version = version
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar(response_format: str) -> str:
+    return grammar_for(json.loads(response_format))
 
 
 def _stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:

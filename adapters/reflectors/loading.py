@@ -53,12 +53,17 @@ def self_reflector(model: BaseChatModel, *, name: str = "self", **options: Any) 
     """The policy reflects on its own trajectories: `model` served on loopback by a
     `LocalChatEndpoint`, diagnosed by the same `OpenAIReflector` as any API model.
 
-    No cache by default (the policy's weights change between calls), one call at a time, no
-    structured output (the endpoint has no constrained decoding), an 8192-token context.
-    Close the reflector to stop the endpoint.
+    No cache by default (the policy's weights change between calls), one call at a time, an
+    8192-token context, and, when the model does constrained decoding (`TransformersChatModel`),
+    replies constrained to a schema exact for each request, so that even a small policy always
+    answers in the diagnoses' format. Close the reflector to stop the endpoint.
     """
     options = _llm_options(dict(options))
-    options.setdefault("structured_output", "off")
+    constrained = "response_format" in type(model).model_fields
+    options.setdefault("structured_output", "json_schema" if constrained else "off")
+    options.setdefault("exact_schema", constrained)
+    # Room for a whole capped diagnosis (hint 200 characters, cause 100) even in small vocabularies.
+    options.setdefault("tokens_per_diagnosis", 320 if constrained else 120)
     options.setdefault("max_concurrency", 1)
     options.setdefault("context_tokens", 8192)
     options.setdefault("timeout_s", 1800.0)

@@ -6,9 +6,10 @@ itself (the ``self`` reflector), through the same HTTP API it uses for vLLM or O
 Serves ``POST /v1/chat/completions`` (text only, not streamed, one choice) and
 ``GET /v1/models``. Requests are answered one at a time. A request's ``temperature`` and
 ``max_completion_tokens`` / ``max_tokens`` are applied when the model has a field of that kind
-(``temperature``; ``max_new_tokens`` or ``max_tokens``). What it cannot honour it refuses with
-HTTP 400 rather than ignore: ``response_format`` (no constrained decoding), ``tools``,
-``stream``, ``n > 1``.
+(``temperature``; ``max_new_tokens`` or ``max_tokens``), and so is ``response_format`` when the
+model does constrained decoding (a ``response_format`` field, as `TransformersChatModel` has).
+What it cannot honour it refuses with HTTP 400 rather than ignore: ``response_format`` for a
+model without constrained decoding, ``tools``, ``stream``, ``n > 1``.
 """
 
 from __future__ import annotations
@@ -130,11 +131,18 @@ class LocalChatEndpoint:
         """Answer one chat-completions request body (raises `ValueError` for a bad one)."""
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise _BadRequest("the body must be a JSON object with a 'messages' list")
-        for name in ("response_format", "tools", "functions"):
+        for name in ("tools", "functions"):
             if body.get(name) is not None:
                 raise _BadRequest(
                     f"{name!r} is not supported by this endpoint (an in-process model without "
-                    "constrained decoding or tools); send the request without it"
+                    "tools); send the request without it"
+                )
+        response_format = body.get("response_format")
+        if response_format is not None and response_format.get("type") != "text":
+            if "response_format" not in type(self.model).model_fields:
+                raise _BadRequest(
+                    "'response_format' is not supported by this model (no constrained "
+                    "decoding); send the request without it"
                 )
         if body.get("stream"):
             raise _BadRequest("'stream' is not supported; send stream=false")
@@ -176,6 +184,9 @@ class LocalChatEndpoint:
         """The model with the request's temperature and token limit, where it has such fields."""
         fields = type(self.model).model_fields
         update: dict[str, Any] = {}
+        response_format = body.get("response_format")
+        if response_format is not None and response_format.get("type") != "text":
+            update["response_format"] = response_format
         if body.get("temperature") is not None and "temperature" in fields:
             update["temperature"] = float(body["temperature"])
         limit = body.get("max_completion_tokens") or body.get("max_tokens")

@@ -115,6 +115,13 @@ class OpenAIReflectorConfig:
     cache_dir: Path | None = field(
         default=None, metadata={"help": "Directory of the diagnosis cache (None: no cache)."}
     )
+    exact_schema: bool = field(
+        default=False,
+        metadata={
+            "help": "Send a schema exact for each request (its turn indices, hint length capped): "
+            "for local constrained decoders such as the self reflector's, not OpenAI's strict mode."
+        },
+    )
     kind: str = field(default="openai", metadata={"help": "Spec kind, for the default name."})
 
     @property
@@ -272,7 +279,7 @@ class OpenAIReflector(Reflector):
         for attempt in range(1 + self.config.format_retries):
             if attempt:
                 usage.format_retries += 1
-            text, finish_reason, refusal = await self._complete(messages, len(targets), usage)
+            text, finish_reason, refusal = await self._complete(messages, targets, usage)
             try:
                 if refusal:
                     raise ReplyFormatError(f"the model refused: {clip(refusal, 300)}")
@@ -308,18 +315,23 @@ class OpenAIReflector(Reflector):
         assert error is not None
         raise error
 
-    def _response_format(self) -> dict[str, Any] | None:
+    def _response_format(self, targets: Sequence[int]) -> dict[str, Any] | None:
         if self._structured in ("auto", "json_schema"):
+            schema = diagnoses_schema()
+            if self.config.exact_schema:
+                # About 5 characters a word, with its space.
+                chars = 5 * self.config.limits.max_hint_words
+                schema = diagnoses_schema(targets, max_hint_chars=chars)
             return {
                 "type": "json_schema",
-                "json_schema": {"name": "diagnoses", "strict": True, "schema": diagnoses_schema()},
+                "json_schema": {"name": "diagnoses", "strict": True, "schema": schema},
             }
         if self._structured == "json_object":
             return {"type": "json_object"}
         return None
 
     async def _complete(
-        self, messages: list[Message], targets: int, usage: ReflectionUsage
+        self, messages: list[Message], targets: Sequence[int], usage: ReflectionUsage
     ) -> tuple[str, str | None, str | None]:
         """One chat completion: (text, finish reason, refusal)."""
         if self._client is None:
@@ -330,11 +342,11 @@ class OpenAIReflector(Reflector):
         request: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
-            "max_completion_tokens": self.config.tokens_per_diagnosis * targets + 64,
+            "max_completion_tokens": self.config.tokens_per_diagnosis * len(targets) + 64,
         }
         if self.config.temperature is not None:
             request["temperature"] = self.config.temperature
-        response_format = self._response_format()
+        response_format = self._response_format(targets)
         try:
             try:
                 response = await self._client.chat.completions.create(

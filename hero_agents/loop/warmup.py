@@ -18,6 +18,8 @@ import contextlib
 import json
 import logging
 import random
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,8 +92,9 @@ def warm_start(
     rows = sft_rows(demonstrations, tokenizer)
     random.Random(seed).shuffle(rows)
     on_gpu = torch.cuda.is_available()
+    scratch = Path(tempfile.mkdtemp(prefix="hero-warmup-"))  # the trainer's own output
     config = SFTConfig(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(scratch),
         max_steps=steps,
         learning_rate=learning_rate,
         lr_scheduler_type="constant",
@@ -126,6 +129,7 @@ def warm_start(
 
             trainer.remove_callback(PrinterCallback)
         trainer.train()
+    shutil.rmtree(scratch, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))

@@ -79,27 +79,49 @@ _REQUEST_LINE = "Diagnose turns: "
 _REQUEST_PATTERN = re.compile(r"^Diagnose turns: (\[[0-9, ]*\])$")
 
 
-def diagnoses_schema() -> dict[str, Any]:
-    """The reply's JSON schema, in the shape of OpenAI's strict structured outputs."""
+def diagnoses_schema(
+    targets: Sequence[int] | None = None, *, max_hint_chars: int | None = None
+) -> dict[str, Any]:
+    """The reply's JSON schema, in the shape of OpenAI's strict structured outputs.
+
+    With `targets`, the schema is exact for one request: one entry per requested turn, in
+    order, with its ``turn_index`` fixed, the hint at most `max_hint_chars` long and the cause
+    half that. That needs JSON-schema keywords (``prefixItems``, ``const``, ``maxLength``) that
+    constrained decoders such as llguidance enforce and OpenAI's strict mode does not accept.
+    """
+
+    def text(limit: int | None) -> dict[str, Any]:
+        return {"type": "string"} if limit is None else {"type": "string", "maxLength": limit}
+
+    def item(turn: int | None) -> dict[str, Any]:
+        cause_limit = max_hint_chars // 2 if max_hint_chars is not None else None
+        return {
+            "type": "object",
+            "properties": {
+                "turn_index": {"type": "integer"} if turn is None else {"const": turn},
+                "necessity": {"type": "string", "enum": ["necessary", "unnecessary"]},
+                "validity": {"type": "string", "enum": ["valid", "invalid"]},
+                "cause": {"type": ["string", "null"]} if turn is None else
+                {"anyOf": [text(cause_limit), {"type": "null"}]},
+                "hint": text(max_hint_chars),
+            },
+            "required": ["turn_index", "necessity", "validity", "cause", "hint"],
+            "additionalProperties": False,
+        }  # fmt: skip
+
+    if targets is None:
+        diagnoses: dict[str, Any] = {"type": "array", "items": item(None)}
+    else:
+        diagnoses = {
+            "type": "array",
+            "prefixItems": [item(turn) for turn in targets],
+            "items": False,
+            "minItems": len(targets),
+            "maxItems": len(targets),
+        }
     return {
         "type": "object",
-        "properties": {
-            "diagnoses": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "turn_index": {"type": "integer"},
-                        "necessity": {"type": "string", "enum": ["necessary", "unnecessary"]},
-                        "validity": {"type": "string", "enum": ["valid", "invalid"]},
-                        "cause": {"type": ["string", "null"]},
-                        "hint": {"type": "string"},
-                    },
-                    "required": ["turn_index", "necessity", "validity", "cause", "hint"],
-                    "additionalProperties": False,
-                },
-            }
-        },
+        "properties": {"diagnoses": diagnoses},
         "required": ["diagnoses"],
         "additionalProperties": False,
     }

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import openai
 import pytest
+from langchain_core.messages import AIMessage
 from reflection_server import make_trajectory
 
 from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 from hero_agents.adapters.reflectors import LocalChatEndpoint, load_reflector
+from hero_agents.reflection.parsing import parse_diagnoses
+from hero_agents.reflection.prompt import diagnoses_schema
+from hero_agents.testing import ScriptedChatModel
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -50,14 +54,38 @@ def test_serves_the_model_through_the_openai_client(tiny_policy: TransformersCha
     assert tiny_policy.max_new_tokens == 64  # the served model itself is left unchanged
 
 
-def test_refuses_what_it_cannot_honour(tiny_policy: TransformersChatModel) -> None:
+def test_a_json_schema_is_enforced_even_on_a_random_model(
+    tiny_policy: TransformersChatModel,
+) -> None:
+    targets = [0, 2]
+    schema = diagnoses_schema(targets, max_hint_chars=30)
     with LocalChatEndpoint(tiny_policy) as endpoint:
         client = openai.OpenAI(base_url=endpoint.url, api_key="unused", max_retries=0)
-        messages = [{"role": "user", "content": "Hi"}]
+        response = client.chat.completions.create(
+            model="local",
+            messages=[{"role": "user", "content": "Diagnose turns 0 and 2."}],
+            max_completion_tokens=200,
+            temperature=1.0,
+            response_format={"type": "json_schema", "json_schema": {"schema": schema}},
+        )
+    reply = response.choices[0].message.content
+    parsed = parse_diagnoses(reply, targets, reflector="self", max_hint_words=40)
+    assert [d.turn_index for d in parsed.diagnoses] == targets
+    assert all(len(d.hint) <= 30 for d in parsed.diagnoses)
+    assert response.choices[0].finish_reason == "stop"
+
+
+def test_refuses_what_it_cannot_honour(tiny_policy: TransformersChatModel) -> None:
+    unconstrained = ScriptedChatModel(responses=[AIMessage("hello")])
+    messages = [{"role": "user", "content": "Hi"}]
+    with LocalChatEndpoint(unconstrained) as endpoint:
+        client = openai.OpenAI(base_url=endpoint.url, api_key="unused", max_retries=0)
         with pytest.raises(openai.BadRequestError, match="response_format"):
             client.chat.completions.create(
                 model="local", messages=messages, response_format={"type": "json_object"}
             )
+    with LocalChatEndpoint(tiny_policy) as endpoint:
+        client = openai.OpenAI(base_url=endpoint.url, api_key="unused", max_retries=0)
         with pytest.raises(openai.BadRequestError, match="stream"):
             client.chat.completions.create(model="local", messages=messages, stream=True)
         with pytest.raises(openai.NotFoundError):
@@ -69,25 +97,22 @@ def test_refuses_what_it_cannot_honour(tiny_policy: TransformersChatModel) -> No
 def check_self_results(results, trajectories) -> None:
     assert [r.trajectory.id for r in results] == [t.id for t in trajectories]
     for result, trajectory in zip(results, trajectories, strict=True):
-        # each trajectory is fully diagnosed, or failed with the turns and the reason named
-        if result.ok:
-            turns = list(range(len(trajectory.turns)))
-            assert [d.turn_index for d in result.diagnoses] == turns
-        else:
-            assert result.error.startswith("turns [") and result.trajectory.diagnoses is None
+        # constrained to the diagnoses' schema, every trajectory is fully diagnosed
+        assert result.ok, result.error
+        assert [d.turn_index for d in result.diagnoses] == list(range(len(trajectory.turns)))
         assert result.usage.calls >= 1 and result.usage.completion_tokens > 0
+        assert result.usage.format_retries == 0
 
 
-def test_self_reflection_diagnoses_or_names_the_failure(tiny_model_dir: Path) -> None:
+def test_self_reflection_of_even_a_random_model_is_in_the_schema(tiny_model_dir: Path) -> None:
     trajectories = [make_trajectory("a", turns=2), make_trajectory("b", turns=2)]
-    with load_reflector(
-        f"self:{tiny_model_dir}", format_retries=0, tokens_per_diagnosis=12
-    ) as reflector:
+    with load_reflector(f"self:{tiny_model_dir}", format_retries=0) as reflector:
         assert reflector.name == f"self:{tiny_model_dir}"
+        assert reflector.config.exact_schema
         results = reflector.reflect(trajectories)
         url = reflector.config.base_url
 
-    check_self_results(results, trajectories)  # a random model writes garbage: failures
+    check_self_results(results, trajectories)  # garbage words, but in the schema
     client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
     with pytest.raises(openai.APIConnectionError):  # closing the reflector stopped the endpoint
         client.models.list()
