@@ -68,7 +68,6 @@ def evaluate(
 
     with contextlib.ExitStack() as resources:
         try:
-            check_output(out, append=append, overwrite=overwrite)
             simulator = None
             if user_sim is not None:
                 with console.status(f"starting user simulator {user_sim!r}"):
@@ -81,6 +80,8 @@ def evaluate(
                 chat_model = load_policy(
                     policy, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
                 )
+            # Last: --overwrite deletes the old file only once everything else is valid.
+            check_output(out, append=append, overwrite=overwrite)
         except HeroError as error:
             raise fail(error) from None
 

@@ -50,7 +50,6 @@ def rollout(
 
     resources = contextlib.ExitStack()
     try:
-        check_output(out, append=append, overwrite=overwrite)
         simulator = None
         if user_sim is not None:
             simulator = resources.enter_context(load_user_sim(user_sim, seed=seed))
@@ -60,6 +59,8 @@ def rollout(
             chat_model = load_policy(
                 policy, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
             )
+        # Last: --overwrite deletes the old file only once everything else is valid.
+        check_output(out, append=append, overwrite=overwrite)
     except HeroError as error:
         resources.close()
         raise fail(error) from None

@@ -34,3 +34,14 @@ def test_rollout_with_a_user_simulator_records_interactive_episodes(
     ]
     result = CliRunner().invoke(app, [*args, "--overwrite", "--user-sim", "local:"])
     assert result.exit_code == 2 and "invalid user-simulator spec" in result.output
+
+
+def test_overwrite_keeps_the_old_file_when_another_option_is_wrong(tmp_path: Path) -> None:
+    out = tmp_path / "traces.jsonl"
+    out.write_text("earlier results\n")
+    for command in ("rollout", "eval"):
+        result = CliRunner().invoke(
+            app, [command, "--env", "tau2:nope", "--out", str(out), "--overwrite"]
+        )
+        assert result.exit_code == 2 and "unknown environment" in result.output
+        assert out.read_text() == "earlier results\n"

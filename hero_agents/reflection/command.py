@@ -117,7 +117,6 @@ def reflect(
             with TrajectoryWriter(out):  # cuts a torn last line left by a killed run
                 pass
             done = {trajectory.id for trajectory in iter_trajectories(out)}
-        check_output(out, append=append, overwrite=overwrite)
         options: dict[str, Any] = {}
         if spec.kind in _LLM_KINDS:
             options = {
@@ -137,6 +136,9 @@ def reflect(
             if not api_key:
                 raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
         pool = read_trajectories(demos or traces) if spec.kind == "demo" else None
+        # Before the reflector holds resources, after every other check: --overwrite deletes
+        # the old file only once the options are known to be valid.
+        check_output(out, append=append, overwrite=overwrite)
         with console.status(f"loading reflector {spec}"):
             reflector_ = load_reflector(
                 spec, demos=pool, api_key=api_key, redaction=redaction, **options
