@@ -21,7 +21,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "model": "default",
     "method": "hero",
     "reflector": "self",
-    "warmup": {"steps": 1, "batch_size": 4},
+    "warmup": {"steps": 3, "batch_size": 4},
     "rollout": {
         "tasks": 4,
         "group_size": 4,

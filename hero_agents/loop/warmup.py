@@ -111,7 +111,10 @@ def warm_start(
         dataset_num_proc=None,
     )
     trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32),
+        # fp32 on a CPU; on a GPU the checkpoint's dtype, trained in bf16 where supported.
+        model=AutoModelForCausalLM.from_pretrained(
+            model, dtype="auto" if on_gpu else torch.float32
+        ),
         args=config,
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer,

@@ -122,3 +122,15 @@ def test_a_run_folder_refuses_a_different_config(
     other = write_config("other.yaml", rollout={"tasks": 3})
     result = runner.invoke(app, ["train", str(other), "--out", str(out)])
     assert result.exit_code == 2 and "other settings" in result.output
+
+
+def test_the_example_configs_are_valid() -> None:
+    from hero_agents.errors import ConfigError
+    from hero_agents.loop.config import load_compare_config, load_train_config
+
+    examples = Path(__file__).parents[2] / "examples" / "configs"
+    assert load_train_config(examples / "train_cpu.yaml").model == "default"
+    assert len(load_compare_config(examples / "compare_cpu.yaml").seeds) >= 3
+    # The GPU example names a model folder this machine does not have, and says so.
+    with pytest.raises(ConfigError, match=r"Qwen2\.5-7B-Instruct' is neither 'default' nor"):
+        load_compare_config(examples / "compare_gpu.yaml")
