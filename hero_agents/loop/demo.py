@@ -26,11 +26,11 @@ DEMO_SETTINGS: dict[str, Any] = {
         "tasks": 4,
         "group_size": 4,
         "max_turns": 4,
-        "max_new_tokens": 96,
+        "max_new_tokens": 64,
         "concurrency": 8,
     },
     "train": {"batch_size": 4},
-    "eval": {"max_turns": 4},
+    "eval": {"every": 2, "max_turns": 4},  # before training and after the last iteration
     "budget": {"iterations": 2},
 }
 """The demo's training config (see `hero_agents.loop.config.TrainConfig`)."""
