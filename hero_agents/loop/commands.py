@@ -168,6 +168,7 @@ def run_training(
     from hero_agents.loop.run_dir import RunDir, write_json_atomic
     from hero_agents.loop.runner import TrainingRun, prepare_run
     from hero_agents.loop.session import open_backend, open_session, phase_progress, run_log
+    from hero_agents.loop.tracking import MetricsTracker
 
     prepare_run(config, root, overwrite=overwrite)
     with run_log(RunDir(root).log):
@@ -177,6 +178,12 @@ def run_training(
         backend = open_backend(config, session.warm_model, root) if owned else backend
         if not owned:
             backend.reset()
+        tracker = MetricsTracker(config.report_to, root, config.model_dump(mode="json"))
+
+        def finished(row: dict[str, Any]) -> None:
+            console.print(iteration_line(row))
+            tracker.log(row)
+
         try:
             with phase_progress() as progress:
                 run = TrainingRun(
@@ -186,9 +193,10 @@ def run_training(
                     backend=backend,
                     warm_model=session.warm_model,
                     progress=progress,
-                    on_iteration=lambda row: console.print(iteration_line(row)),
+                    on_iteration=finished,
                 )
                 return run.run()
         finally:
+            tracker.close()
             if owned:
                 backend.close()

@@ -79,11 +79,17 @@ def _series(rows: Sequence[dict[str, Any]], section: str, key: str) -> tuple[lis
 
 
 PLOTS = (
-    ("success", "held-out success (pass@1)", "success_rate", True),
-    ("turns", "held-out turns per episode", "mean_turns", False),
-    ("unnecessary", "held-out unnecessary-turn rate", "unnecessary_turn_rate", True),
+    ("success", "success (pass@1)", "success_rate", True),
+    ("turns", "turns per episode", "mean_turns", False),
+    ("unnecessary", "unnecessary-turn rate", "unnecessary_turn_rate", True),
 )
 """(file stem, title, eval key, is a share) of the three plots."""
+
+
+def share_top(values: Sequence[float]) -> float:
+    """The top of a share's axis: a little above the data, and at least 10% (so that a flat
+    line at 0 is not drawn on a magnified scale)."""
+    return max(0.1, *values, 0.0) * 1.15
 
 
 def _axes(title: str, share: bool) -> tuple[Any, Any]:
@@ -98,7 +104,7 @@ def _axes(title: str, share: bool) -> tuple[Any, Any]:
     axes.set_xlabel("rollout turns spent in training")
     axes.grid(alpha=0.3)
     if share:
-        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     return figure, axes
 
 
@@ -115,8 +121,8 @@ def plot_run(rows: Sequence[dict[str, Any]], out: Path, *, label: str = "") -> l
         rx, ry = _series(rows, "rollout", key)
         if ry:
             axes.plot(rx, ry, marker=".", linestyle="--", alpha=0.7, label="training rollouts")
-        if share and ys:
-            axes.set_ylim(0, max(1e-3, *ys, *(ry or [0])) * 1.15)
+        # From 0: a small change is not drawn as a steep one.
+        axes.set_ylim(0, share_top([*ys, *ry]) if share else max([1.0, *ys, *ry]) * 1.15)
         axes.legend()
         figure.tight_layout()
         path = out / f"{stem}.png"
@@ -142,7 +148,8 @@ def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for stem, title, key, share in PLOTS:
-        figure, axes = _axes(title + " · mean ± sd over seeds", share)
+        figure, axes = _axes(f"held-out {title} · mean ± sd over seeds", share)
+        tops: list[float] = []
         for method, seeds in runs.items():
             iterations = sorted({r["iteration"] for rows in seeds for r in rows if r.get("eval")})
             xs, means, sds = [], [], []
@@ -159,6 +166,7 @@ def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list
                 mean, sd = mean_std([p[1] for p in points])
                 means.append(mean)
                 sds.append(sd)
+            tops += [m + s for m, s in zip(means, sds, strict=True)]
             (line,) = axes.plot(xs, means, marker="o", label=method)
             axes.fill_between(
                 xs,
@@ -167,8 +175,7 @@ def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list
                 color=line.get_color(),
                 alpha=0.15,
             )
-        if share:
-            axes.set_ylim(bottom=0)
+        axes.set_ylim(0, share_top(tops) if share else max([1.0, *tops]) * 1.15)
         axes.legend()
         figure.tight_layout()
         path = out / f"compare-{stem}.png"

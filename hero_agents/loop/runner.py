@@ -239,7 +239,7 @@ class TrainingRun:
         if last >= 1 and read_json(self.dir.iteration_metrics(last)).get("eval") is None:
             row = read_json(self.dir.iteration_metrics(last))
             row["eval"] = self._evaluate(last)
-            self._finish(last, row, row["seconds"])
+            self._finish(last, row, {**row["seconds"], "eval": row["eval"]["seconds"]})
         return self.dir.write_metrics_file()
 
     def _budget_left(self, number: int) -> bool:

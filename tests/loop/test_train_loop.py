@@ -105,13 +105,16 @@ def test_bad_configs_fail_before_any_work_naming_the_key(
         "bad reflector": (write_config("e.yaml", reflector="gpt-4"), "reflector:"),
         "too many tasks": (write_config("f.yaml", rollout={"tasks": 1000}), "rollout.tasks=1000"),
     }
+    warmups = hero_cache / "warmups"
+    before = sorted(warmups.iterdir()) if warmups.exists() else []
     for name, (config, message) in cases.items():
         out = tmp_path / f"run-{name}"
         result = runner.invoke(app, ["train", str(config), "--out", str(out)])
         assert result.exit_code == 2, (name, result.output)
         assert message in " ".join(result.output.split()), (name, result.output)
         assert not (out / "metrics.jsonl").exists()
-    assert not (hero_cache / "warmups").exists()  # no warm start was trained
+    after = sorted(warmups.iterdir()) if warmups.exists() else []
+    assert after == before  # no warm start was trained
 
 
 def test_a_run_folder_refuses_a_different_config(
@@ -134,3 +137,18 @@ def test_the_example_configs_are_valid() -> None:
     # The GPU example names a model folder this machine does not have, and says so.
     with pytest.raises(ConfigError, match=r"Qwen2\.5-7B-Instruct' is neither 'default' nor"):
         load_compare_config(examples / "compare_gpu.yaml")
+
+
+def test_report_to_tensorboard_logs_each_iteration(
+    write_config: Callable[..., Path], tmp_path: Path, hero_cache: Path
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    train(write_config(report_to=["tensorboard"]), out)
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"eval/success_rate", "rollout/episodes", "seconds/train"} <= set(tags)
+    assert [e.step for e in events.Scalars("eval/success_rate")] == [0, 1]
+    assert [e.value for e in events.Scalars("rollout/episodes")] == [4.0]
