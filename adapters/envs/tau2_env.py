@@ -37,7 +37,6 @@ it (offline litellm cost map, tau2's loguru output off).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import logging
@@ -506,11 +505,17 @@ class Tau2Environment:
 
     def demonstrations(self, task_ids: Sequence[str]) -> Demonstrations:
         """Each task's gold actions played through the agent graph and scored (`tau2_demos`)."""
-        from hero_agents.adapters.envs.tau2_demos import ademonstrations
+        from hero_agents.adapters.envs.tau2_demos import gold_replies
+        from hero_agents.demonstrations import record_demonstrations
 
-        tasks = [self.task(task_id) for task_id in task_ids]
-        trajectories, left_out = asyncio.run(ademonstrations(self, tasks))
-        return Demonstrations(trajectories, left_out)
+        scripts, left_out = {}, {}
+        for task_id in task_ids:
+            replies = gold_replies(self.task(task_id))
+            if replies is None:
+                left_out[task_id] = "no gold actions"
+            else:
+                scripts[task_id] = replies
+        return record_demonstrations(self, scripts, left_out=left_out)
 
     def __repr__(self) -> str:
         return f"Tau2Environment({self.name!r}, tasks={len(self._tasks)})"

@@ -42,7 +42,7 @@ from hero_agents.adapters.envs.webshop_actions import (
 )
 from hero_agents.adapters.envs.webshop_catalog import Catalog, Goal, Product, generate_catalog
 from hero_agents.adapters.envs.webshop_reward import PurchaseReward, purchase_reward
-from hero_agents.environment import Score
+from hero_agents.environment import Demonstrations, Score
 from hero_agents.errors import ConfigError, EnvError
 
 NAME = "webshop-lite"
@@ -317,6 +317,16 @@ class WebShopLiteEnvironment:
         """The gold actions as the agent's replies, one call per turn, then a closing reply."""
         replies = [AIMessage("", tool_calls=[call]) for call in self.gold_actions(task_id)]
         return [*replies, AIMessage("I bought the product.")]
+
+    def solution_turns(self, task_id: str) -> int:
+        """Turns of the shortest correct episode: the gold actions, then the closing reply."""
+        return len(self.gold_actions(task_id)) + 1
+
+    def demonstrations(self, task_ids: Sequence[str]) -> Demonstrations:
+        """The gold messages of `task_ids` played through the agent graph and scored."""
+        from hero_agents.demonstrations import record_demonstrations
+
+        return record_demonstrations(self, {t: self.gold_messages(t) for t in task_ids})
 
     def goal(self, task_id: str) -> Goal:
         """The instruction behind a task id."""

@@ -207,3 +207,18 @@ def test_invalid_actions_are_tool_errors_that_say_what_the_page_offers(
     assert "'Back to Search'" in errors[2] and goal.asin in errors[2]
     assert "episode is over" in errors[3]
     assert episode.score(state["messages"], termination="stop").info["purchased"]
+
+
+def test_train_tasks_have_full_reward_demonstrations_of_the_shortest_length() -> None:
+    from hero_agents.adapters.envs import make_env
+    from hero_agents.environment import DemonstrationSource, SolutionLengths
+
+    env = make_env("webshop-lite")
+    assert isinstance(env, DemonstrationSource) and isinstance(env, SolutionLengths)
+    tasks = env.task_ids("train")[:5]
+    demos = env.demonstrations(tasks)
+    assert demos.left_out == {}
+    assert [t.task_id for t in demos.trajectories] == tasks
+    for demo in demos.trajectories:
+        assert demo.reward == 1.0 and len(demo.turns) == env.solution_turns(demo.task_id)
+        assert demo.turns[0].action["tool_calls"][0]["function"]["name"] == "search"
