@@ -53,30 +53,27 @@ def iteration_line(row: dict[str, Any]) -> str:
 
 
 def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
-    """Held-out figures of some policies, one row each."""
-    table = Table(title=title)
-    for column in (
-        "policy",
-        "success (pass@1)",
-        "pass^k",
-        "mean turns",
-        "unnecessary turns",
-        "invalid actions",
-        "episodes",
-    ):
-        table.add_column(column, justify="left" if column == "policy" else "right")
+    """Held-out figures of some policies, one row each (fits an 80-column terminal)."""
+    episodes = {figures["episodes"] for _, figures in rows}
+    table = Table(title=f"{title} · {'/'.join(map(str, sorted(episodes)))} episodes")
+    table.add_column("policy", no_wrap=True)
+    for column in ("success", "pass^k", "turns", "unnecessary", "invalid"):
+        table.add_column(column, justify="right", no_wrap=True)
     for name, figures in rows:
         hat = figures.get("pass_hat_k") or {}
         top = max(hat, key=int) if hat else None
         table.add_row(
             name,
             _percent(figures["success_rate"]),
-            f"k={top}: {_percent(hat[top])}" if top else "-",
+            f"{_percent(hat[top])} (k={top})" if top else "-",
             _number(figures["mean_turns"]),
             _percent(figures.get("unnecessary_turn_rate")),
             _percent(figures.get("invalid_action_rate")),
-            str(figures["episodes"]),
         )
+    table.caption = (
+        "success = pass@1; turns per episode; unnecessary = turns beyond the gold solution's "
+        "length; invalid = turns with a malformed tool call or a tool error"
+    )
     return table
 
 

@@ -118,8 +118,9 @@ class TrainConfig(_Section):
     method: Method = "hero"
     reflector: str = Field(
         default="self",
-        description="Who writes the diagnoses of the HERO methods: 'self' (the policy itself) "
-        "or a reflector spec such as openai:gpt-4o-mini.",
+        description="Who writes the diagnoses of the HERO methods: 'self' (the policy being "
+        "trained, with its current weights) or a reflector spec such as openai:gpt-4o-mini "
+        "(self:PATH is another in-process model).",
     )
     seed: int = 0
     warmup: WarmupSettings = WarmupSettings()

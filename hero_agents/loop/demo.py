@@ -79,7 +79,7 @@ def demo(
     first, last = rows[0], rows[-1]
     stdout.print(
         eval_table(
-            f"{config.env} · {len(rows) - 1} HERO iterations · held-out tasks",
+            f"{config.env} · held-out tasks",
             [
                 ("before (warm start)", first["eval"]),
                 (f"after {last['iteration']} iterations", last["eval"]),

@@ -397,7 +397,7 @@ class TrainingRun:
         if method == "demo":
             pool = [t for n in range(1, number + 1) for t in recorded(self.dir.rollouts(n))]
             return DemoReflector(pool)
-        if self.config.reflector == "self" or self.config.reflector == "self:default":
+        if self.config.reflector == "self":  # the policy being trained, current weights
             return self.backend.self_reflector(max_concurrency=4)
         from hero_agents.adapters.reflectors import load_reflector
 

@@ -42,6 +42,17 @@ def check_report_to(config: TrainConfig) -> None:
             )
 
 
+def check_reflector(config: TrainConfig) -> None:
+    """An API reflector must be usable (its key set) before the run spends an hour on rollouts."""
+    from hero_agents.loop.config import HERO_METHODS
+
+    if config.method not in HERO_METHODS or config.reflector.startswith("self"):
+        return
+    from hero_agents.adapters.reflectors import load_reflector
+
+    load_reflector(config.reflector).close()  # raises ConfigError naming the missing key
+
+
 def check_against_env(config: TrainConfig, env: Environment) -> None:
     """Task counts the config asks for must exist in the environment's splits."""
     from hero_agents.loop.runner import eval_slots
@@ -62,6 +73,7 @@ def open_session(config: TrainConfig, *, progress: bool = True) -> Session:
     from hero_agents.loop.warmup import warm_start_folder
 
     check_report_to(config)
+    check_reflector(config)
     transformers_logging.disable_progress_bar()  # "Loading weights" bars; ours show the phases
     env = make_env(config.env)
     check_against_env(config, env)

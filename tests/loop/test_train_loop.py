@@ -86,9 +86,18 @@ def test_every_method_runs_an_iteration(
 
 
 def test_bad_configs_fail_before_any_work_naming_the_key(
-    write_config: Callable[..., Path], tmp_path: Path, hero_cache: Path
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    hero_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("HERO_REFLECTOR_API_KEY", raising=False)
     cases = {
+        "no API key": (
+            write_config("g.yaml", method="hero", reflector="openai:gpt-4o-mini"),
+            "needs an API key",
+        ),
         "unknown key": (
             write_config("a.yaml", rollout={"groups": 3}),
             "rollout.groups: unknown key",
