@@ -1,0 +1,10 @@
+"""The closed training loop and the commands around it.
+
+- `config`: the YAML settings of a run (`TrainConfig`) and of a comparison (`CompareConfig`);
+- `warmup`: the supervised warm start on train-split demonstrations (``hero warmup``);
+- `runner`: `TrainingRun`, iterations of rollout, reflection, distillation, sync and
+  evaluation in a resumable folder (`run_dir`), with per-iteration figures
+  (`iteration_metrics`, `tracking`);
+- `commands`, `demo`, `compare`, `report`: ``hero train``, ``hero demo``, ``hero compare``,
+  ``hero report``.
+"""
