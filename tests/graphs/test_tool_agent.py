@@ -54,3 +54,37 @@ def test_system_prompt_is_shown_but_not_stored() -> None:
 def test_rejects_empty_budget() -> None:
     with pytest.raises(ValueError, match="max_turns must be at least 1"):
         build_tool_agent(ScriptedChatModel(responses=[]), [echo], max_turns=0)
+
+
+@tool(return_direct=True)
+def finish() -> str:
+    """End the task."""
+    return "finished"
+
+
+def finish_call(i: int) -> AIMessage:
+    return AIMessage("", tool_calls=[{"name": "finish", "args": {}, "id": f"f{i}"}])
+
+
+def test_a_return_direct_tool_ends_the_episode() -> None:
+    model = ScriptedChatModel(responses=[call(0), finish_call(1), AIMessage("never asked")])
+    graph = build_tool_agent(model, [echo, finish], max_turns=5)
+    state = graph.invoke({"messages": [HumanMessage("hi")]})
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai", "tool"]
+    assert state["messages"][-1].content == "finished"
+    assert state["turns"] == 2
+    assert termination_reason(state) == "stop"
+
+
+def test_a_return_direct_call_runs_on_the_last_turn_but_no_other_call_does() -> None:
+    ending = build_tool_agent(
+        ScriptedChatModel(responses=[call(0), finish_call(1)]), [echo, finish], max_turns=2
+    ).invoke({"messages": [HumanMessage("hi")]})
+    assert ending["messages"][-1].content == "finished"
+    assert termination_reason(ending) == "stop"
+
+    cut = build_tool_agent(
+        ScriptedChatModel(responses=[call(0), call(1)]), [echo, finish], max_turns=2
+    ).invoke({"messages": [HumanMessage("hi")]})
+    assert isinstance(cut["messages"][-1], AIMessage)
+    assert termination_reason(cut) == "max_turns"
