@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 
 from hero_agents.capture import ENV_KEY, TASK_ID_KEY, TraceRecorder, new_run_id
 from hero_agents.environment import Environment, InteractiveEpisode
+from hero_agents.errors import HeroError
 from hero_agents.graphs import (
     build_conversation_graph,
     build_tool_agent,
@@ -142,7 +143,11 @@ async def arun_rollouts(
             try:
                 trajectory = await arun_episode(env, policy, task_id, max_turns=max_turns)
             except Exception as error:  # reported, never half-recorded
-                logger.warning("episode of task %s failed: %s", task_id, error, exc_info=True)
+                # An error raised on purpose says what is wrong; anything else gets its trace.
+                expected = isinstance(error, HeroError)
+                logger.warning(
+                    "episode of task %s failed: %s", task_id, error, exc_info=not expected
+                )
                 failure = EpisodeFailure(task_id=task_id, error=f"{type(error).__name__}: {error}")
                 failures.append(failure)
                 if on_failure is not None:
