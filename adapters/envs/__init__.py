@@ -1,8 +1,8 @@
 """Environments behind `hero_agents.environment`: tau2-bench domains and WebShop.
 
 ``make_env("tau2:mock")`` (the embedded default), ``"tau2:retail"``, ``"tau2:airline"`` (ticket
-mode, or interactive with ``user_sim=``), ``"webshop-lite"`` (offline) and ``"webshop:URL"`` (a
-running WebShop app).
+mode, or interactive with ``user_sim=``), ``"tau2:telecom"`` (solo mode), ``"webshop-lite"``
+(offline) and ``"webshop:URL"`` (a running WebShop app).
 
 Importing this package prepares the process for tau2, before any tau2 import: litellm (imported
 by tau2) is told to use its bundled model cost map instead of fetching it from the network, and

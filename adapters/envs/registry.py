@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 DEFAULT_ENV = "tau2:mock"
 """The embedded default: tau2's mock domain plus generated variants (fast, offline)."""
 
-ENV_NAMES: tuple[str, ...] = ("tau2:mock", "tau2:retail", "tau2:airline", "webshop-lite")
+ENV_NAMES: tuple[str, ...] = (
+    "tau2:mock",
+    "tau2:retail",
+    "tau2:airline",
+    "tau2:telecom",
+    "webshop-lite",
+)
 """Every fixed name `make_env` accepts; ``webshop:URL`` names a running WebShop app besides."""
 
 WEBSHOP_PREFIX = "webshop:"
@@ -44,6 +50,11 @@ def make_env(name: str, *, user_sim: UserSimModel | None = None) -> Environment:
         return environment
     if not name.startswith("tau2:"):
         raise ConfigError(f"{name} has no simulated user; a user simulator applies to tau2:*")
+    if name == "tau2:telecom":
+        raise ConfigError(
+            "tau2:telecom runs in tau2's solo mode (the agent acts on the user's phone itself); "
+            "its interactive mode needs a simulated user with tools, which is not supported"
+        )
     from hero_agents.adapters.envs.tau2_interactive import Tau2InteractiveEnvironment
 
     return Tau2InteractiveEnvironment(

@@ -3,8 +3,9 @@
 A tau2 task's evaluation criteria list the actions a correct agent takes (tool name and
 arguments). A correct episode plays them, one tool call per turn, and then answers the user:
 with tau2's transfer message after a transfer to a human agent, else a short confirmation that
-states every piece of information the task asks the agent to communicate. Played through the
-agent graph and scored by tau2's evaluator, only full-reward episodes become demonstrations.
+states every piece of information the task asks the agent to communicate (in solo mode, where
+the agent cannot talk to the user, a call to ``done``). Played through the agent graph and scored
+by tau2's evaluator, only full-reward episodes become demonstrations.
 
 Tasks without gold actions (e.g. ones checked by env assertions only) have no demonstration.
 """
@@ -12,6 +13,7 @@ Tasks without gold actions (e.g. ones checked by env assertions only) have no de
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage
+from tau2.agent.llm_agent import LLMSoloAgent
 from tau2.data_model.tasks import Task
 
 TRANSFER_TOOL = "transfer_to_human_agents"
@@ -33,9 +35,9 @@ def final_message(task: Task) -> str:
     return DONE_MESSAGE
 
 
-def gold_replies(task: Task) -> list[AIMessage] | None:
+def gold_replies(task: Task, *, solo: bool = False) -> list[AIMessage] | None:
     """The agent's replies of a correct episode: one gold tool call per turn, then
-    `final_message`; None for a task without gold actions."""
+    `final_message` (solo: a call to ``done``); None for a task without gold actions."""
     criteria = task.evaluation_criteria
     actions = (criteria.actions if criteria else None) or []
     if not actions:
@@ -47,4 +49,7 @@ def gold_replies(task: Task) -> list[AIMessage] | None:
         )
         for i, a in enumerate(actions)
     ]
+    if solo:
+        done = {"name": LLMSoloAgent.STOP_FUNCTION_NAME, "args": {}, "id": "gold_done"}
+        return [*calls, AIMessage(content="", tool_calls=[done])]
     return [*calls, AIMessage(content=final_message(task))]

@@ -1,4 +1,4 @@
-"""tau2-bench domains as hero-agents environments, in ticket mode.
+"""tau2-bench domains as hero-agents environments, in ticket mode (telecom: solo mode).
 
 Everything domain-specific is tau2's own: its environment construction (DB, policy, toolkit),
 its tools (executed through `tau2.environment.Environment.get_response`, as tau2's orchestrator
@@ -16,6 +16,12 @@ the model sees what tau2's own agents see and a replay reproduces it exactly.
 Ticket mode: the system prompt is tau2's `LLMAgent` prompt (its agent instruction plus the
 domain policy); the first user message is the task's ticket or, when it has none, its user
 instructions. A task's message history (initial state) comes before that message.
+
+Solo mode (telecom, whose tasks need the user to act on their phone): as tau2's `LLMSoloAgent`,
+the agent gets the user's tools besides its own and a ``done`` tool, tau2's solo prompt (its
+solo instruction, the domain's solo policy and the ticket) and no user message; it can only call
+tools, and calling ``done`` ends the episode. An answer in text ends it as an agent error (tau2
+scores it 0). The telecom tasks are tau2's 'base' set (its train/test splits are drawn from it).
 
 Scoring and reward: the LangChain conversation is converted to tau2 messages and scored by
 `evaluate_simulation`, which multiplies the rewards of the parts named in the task's
@@ -50,7 +56,13 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages import ToolMessage as LCToolMessage
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from tau2.agent.llm_agent import AGENT_INSTRUCTION, SYSTEM_PROMPT
+from tau2.agent.llm_agent import (
+    AGENT_INSTRUCTION,
+    AGENT_SOLO_INSTRUCTION,
+    SYSTEM_PROMPT,
+    SYSTEM_PROMPT_SOLO,
+    LLMSoloAgent,
+)
 from tau2.data_model import message as tau2_msg
 from tau2.data_model.simulation import SimulationRun, TerminationReason
 from tau2.data_model.tasks import RewardType, Task
@@ -95,6 +107,8 @@ class Tau2Domain:
     db_class: type[DB]
     db_path: Path
     get_environment: Callable[..., Tau2Env]
+    solo: bool = False
+    """Episodes run in tau2's solo mode (the agent has the user's tools; see the module doc)."""
 
     def db_data(self) -> dict[str, Any]:
         """The domain's database as loaded from its file (cached per process: do not mutate)."""
@@ -107,7 +121,7 @@ class Tau2Domain:
 
     def tool_functions(self) -> tuple[dict[str, Any], ...]:
         """The agent tools' OpenAI function specs (name, description, JSON-schema parameters),
-        as tau2 renders them for its own agents."""
+        as tau2 renders them for its own agents; in solo mode the user's tools follow."""
         return _tool_functions(self)
 
 
@@ -115,7 +129,9 @@ class Tau2Domain:
 def _tool_functions(domain: Tau2Domain) -> tuple[dict[str, Any], ...]:
     # Building tau2's Tool objects parses docstrings (half the cost of an episode): once per
     # domain. Episodes execute calls through their own environment, not through these objects.
-    return tuple(t.openai_schema["function"] for t in domain.fresh_environment().get_tools())
+    env = domain.fresh_environment(solo_mode=domain.solo)
+    tools = [*env.get_tools(), *(env.get_user_tools() if domain.solo else [])]
+    return tuple(t.openai_schema["function"] for t in tools)
 
 
 @functools.cache
@@ -127,7 +143,7 @@ def _raw_db(path: Path) -> dict[str, Any]:
 
 @functools.cache
 def tau2_domain(name: str) -> Tau2Domain:
-    """The tau2 domain called `name` ('mock', 'retail' or 'airline')."""
+    """The tau2 domain called `name` ('mock', 'retail', 'airline' or 'telecom')."""
     if name == "mock":
         from tau2.domains.mock.data_model import MockDB
         from tau2.domains.mock.environment import get_environment
@@ -146,7 +162,15 @@ def tau2_domain(name: str) -> Tau2Domain:
         from tau2.domains.airline.utils import AIRLINE_DB_PATH
 
         return Tau2Domain(name, FlightDB, Path(AIRLINE_DB_PATH), get_environment)
-    raise ConfigError(f"unknown tau2 domain {name!r}; known: 'mock', 'retail', 'airline'")
+    if name == "telecom":
+        from tau2.domains.telecom.data_model import TelecomDB
+        from tau2.domains.telecom.environment import get_environment
+        from tau2.domains.telecom.utils import TELECOM_DB_PATH
+
+        return Tau2Domain(name, TelecomDB, Path(TELECOM_DB_PATH), get_environment, solo=True)
+    raise ConfigError(
+        f"unknown tau2 domain {name!r}; known: 'mock', 'retail', 'airline', 'telecom'"
+    )
 
 
 _REGISTRATION_LOCK = threading.Lock()
@@ -185,10 +209,15 @@ def _assertion_or_unmet(
         return False
 
 
+TASK_SETS: Mapping[str, str | None] = {"telecom": "base"}
+"""tau2 task set of a domain where it is not all of its tasks (telecom's full set has 2285
+generated tasks; its train/test splits cover the 114 of 'base')."""
+
+
 @functools.cache
 def domain_tasks(name: str) -> tuple[Task, ...]:
     """tau2's own tasks of a domain (cached per process; treat them as read-only)."""
-    return tuple(tau2_registry.get_tasks_loader(name)(None))
+    return tuple(tau2_registry.get_tasks_loader(name)(TASK_SETS.get(name)))
 
 
 @functools.cache
@@ -238,6 +267,30 @@ def system_prompt_for(policy: str) -> str:
     return SYSTEM_PROMPT.format(domain_policy=policy, agent_instruction=AGENT_INSTRUCTION)
 
 
+def solo_system_prompt_for(policy: str, ticket: str) -> str:
+    """tau2's `LLMSoloAgent` system prompt: its solo instruction, the policy and the ticket."""
+    instruction = AGENT_SOLO_INSTRUCTION.format(
+        stop_function_name=LLMSoloAgent.STOP_FUNCTION_NAME, stop_token=LLMSoloAgent.STOP_TOKEN
+    )
+    return SYSTEM_PROMPT_SOLO.format(
+        agent_instruction=instruction, domain_policy=policy, ticket=ticket
+    )
+
+
+def stop_tool() -> StructuredTool:
+    """The solo agent's ``done`` tool (tau2's): calling it ends the episode."""
+
+    def done() -> str:
+        return LLMSoloAgent.STOP_TOKEN
+
+    return StructuredTool.from_function(
+        func=done,
+        name=LLMSoloAgent.STOP_FUNCTION_NAME,
+        description="Call this function when you are done with the task.",
+        return_direct=True,
+    )
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -282,14 +335,15 @@ class SkippedToolCall:
 
 
 def langchain_to_tau2(
-    messages: Sequence[BaseMessage], *, tool_names: set[str]
+    messages: Sequence[BaseMessage], *, tool_names: set[str], stop_tool: str | None = None
 ) -> tuple[list[tau2_msg.Message], list[SkippedToolCall]]:
     """A LangChain conversation as tau2 messages, each assistant message's tool calls followed
     by their results in call order (as tau2's orchestrator records them).
 
     System messages are dropped. A tool call is kept only if it reached the tau2 environment:
     its name is one of `tool_names` and a ToolMessage answers it (a call to an unknown tool gets
-    an error from LangGraph, not from tau2; a call without a result was never executed).
+    an error from LangGraph, not from tau2; a call without a result was never executed). A call
+    to `stop_tool` (solo mode's ``done``) becomes tau2's stop message, as `LLMSoloAgent` makes it.
     """
     results = {m.tool_call_id: m for m in messages if isinstance(m, LCToolMessage)}
     out: list[tau2_msg.Message] = []
@@ -298,6 +352,10 @@ def langchain_to_tau2(
         if isinstance(message, HumanMessage):
             out.append(tau2_msg.UserMessage(role="user", content=message.text))
         elif isinstance(message, AIMessage):
+            if stop_tool is not None and any(c["name"] == stop_tool for c in message.tool_calls):
+                content = LLMSoloAgent.STOP_TOKEN
+                out.append(tau2_msg.AssistantMessage(role="assistant", content=content))
+                continue
             calls: list[tau2_msg.ToolCall] = []
             replies: list[tau2_msg.ToolMessage] = []
             for call in message.tool_calls:
@@ -346,7 +404,7 @@ class Tau2Episode:
         self.task = task
         self.task_id: str = task.id
         self._lock = threading.Lock()
-        self._env = domain.fresh_environment()
+        self._env = domain.fresh_environment(solo_mode=domain.solo)
         state = task.initial_state
         history = list(state.message_history or []) if state is not None else []
         self._env.set_state(
@@ -354,12 +412,19 @@ class Tau2Episode:
             initialization_actions=state.initialization_actions if state is not None else None,
             message_history=history,
         )
-        self.system_prompt: str = system_prompt_for(self._env.get_policy())
-        self.initial_messages: list[BaseMessage] = [
-            *tau2_to_langchain(history),
-            HumanMessage(content=first_user_message(task)),
-        ]
         self.tools: list[BaseTool] = [self._langchain_tool(f) for f in domain.tool_functions()]
+        if domain.solo:
+            if task.ticket is None or not LLMSoloAgent.check_valid_task(task):
+                raise EnvError(f"task {task.id!r} cannot run in tau2's solo mode (no ticket)")
+            self.system_prompt: str = solo_system_prompt_for(self._env.get_policy(), task.ticket)
+            self.initial_messages: list[BaseMessage] = tau2_to_langchain(history)
+            self.tools.append(stop_tool())
+        else:
+            self.system_prompt = system_prompt_for(self._env.get_policy())
+            self.initial_messages = [
+                *tau2_to_langchain(history),
+                HumanMessage(content=first_user_message(task)),
+            ]
 
     def _langchain_tool(self, function: dict[str, Any]) -> StructuredTool:
         name = function["name"]
@@ -397,7 +462,13 @@ class Tau2Episode:
             raise EnvError(
                 f"unknown termination {termination!r}; expected one of {sorted(TERMINATIONS)}"
             )
-        trajectory, skipped = langchain_to_tau2(messages, tool_names={t.name for t in self.tools})
+        solo = self.domain.solo
+        stop = LLMSoloAgent.STOP_FUNCTION_NAME if solo else None
+        trajectory, skipped = langchain_to_tau2(
+            messages, tool_names={t.name for t in self.tools} - {stop}, stop_tool=stop
+        )
+        if solo and reason == TerminationReason.AGENT_STOP and not _ends_with_stop(trajectory):
+            reason = TerminationReason.AGENT_ERROR  # a solo agent may only stop through `done`
         criteria = self.task.evaluation_criteria
         declared = list(criteria.reward_basis) if criteria is not None else []
         task = self.task
@@ -421,7 +492,7 @@ class Tau2Episode:
                 simulation=simulation,
                 task=task,
                 evaluation_type=EvaluationType.ALL,
-                solo_mode=False,
+                solo_mode=solo,
                 domain=_evaluator_domain(self.domain),
             )
         except (ValueError, AssertionError) as error:
@@ -439,6 +510,11 @@ class Tau2Episode:
         info["nl_assertion_texts"] = list(criteria.nl_assertions or []) if criteria else []
         info["skipped_tool_calls"] = [vars(s) for s in skipped]
         return Score(reward=float(reward_info.reward), info=info)
+
+
+def _ends_with_stop(trajectory: Sequence[tau2_msg.Message]) -> bool:
+    last = trajectory[-1] if trajectory else None
+    return isinstance(last, tau2_msg.AssistantMessage) and LLMSoloAgent.is_stop(last)
 
 
 # --------------------------------------------------------------------------- environments
@@ -510,7 +586,7 @@ class Tau2Environment:
 
         scripts, left_out = {}, {}
         for task_id in task_ids:
-            replies = gold_replies(self.task(task_id))
+            replies = gold_replies(self.task(task_id), solo=self.domain.solo)
             if replies is None:
                 left_out[task_id] = "no gold actions"
             else:

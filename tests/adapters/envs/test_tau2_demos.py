@@ -36,3 +36,15 @@ def test_a_task_scored_only_by_env_assertions_has_no_solution_length() -> None:
     task_id = next(t for t in env.task_ids("train") if not env.task(t).evaluation_criteria.actions)
     assert env.solution_turns(task_id) is None
     assert env.demonstrations([task_id]).trajectories == []
+
+
+def test_telecom_demonstrations_end_with_the_solo_stop_tool() -> None:
+    env = make_env("tau2:telecom")
+    train = env.task_ids("train")[:6]
+    demos = env.demonstrations(train)
+    assert sorted(t.task_id for t in demos.trajectories) == sorted(train)
+    for demo in demos.trajectories:
+        assert demo.reward == 1.0 and demo.termination == "stop"
+        assert len(demo.turns) == env.solution_turns(demo.task_id)
+        assert demo.turns[-1].action["tool_calls"][0]["function"]["name"] == "done"
+        assert not any(m["role"] == "user" for m in demo.turns[0].messages)  # solo: no user

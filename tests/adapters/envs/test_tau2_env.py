@@ -19,6 +19,7 @@ from hero_agents.adapters.envs.tau2_env import (
     domain_tasks,
     tau2_domain,
 )
+from hero_agents.adapters.envs.user_sim import load_user_sim
 from hero_agents.environment import Environment, Episode
 from hero_agents.errors import ConfigError, EnvError
 from hero_agents.graphs import build_tool_agent, termination_reason
@@ -113,12 +114,25 @@ def test_task_without_offline_criteria_is_not_offered(mock_env: Tau2Environment)
         mock_env.new_episode("no_such_task")
 
 
-def test_retail_and_airline_use_tau2_splits() -> None:
-    for name, sizes in (("tau2:retail", (74, 40)), ("tau2:airline", (30, 20))):
+def test_retail_airline_and_telecom_use_tau2_splits() -> None:
+    sizes = {"tau2:retail": (74, 40), "tau2:airline": (30, 20), "tau2:telecom": (74, 40)}
+    for name, (train_size, test_size) in sizes.items():
         env = make_env(name)
         train, test = env.task_ids("train"), env.task_ids("test")
-        assert (len(train), len(test)) == sizes
+        assert (len(train), len(test)) == (train_size, test_size)
         assert not set(train) & set(test)
+    assert len(make_env("tau2:telecom").task_ids("all")) == 114  # tau2's 'base' set
+
+
+def test_telecom_runs_solo_with_the_users_tools_and_done() -> None:
+    env = make_env("tau2:telecom")
+    episode = env.new_episode(env.task_ids("test")[0])
+    names = {tool.name for tool in episode.tools}
+    assert {"get_customer_by_phone", "toggle_airplane_mode", "done"} <= names
+    assert "You cannot communicate with the user" in episode.system_prompt
+    with load_user_sim("openai-compatible:http://127.0.0.1:9/v1#m") as simulator:
+        with pytest.raises(ConfigError, match="solo mode"):
+            make_env("tau2:telecom", user_sim=simulator)
 
 
 def test_tools_keep_tau2_names_descriptions_and_schemas(mock_env: Tau2Environment) -> None:

@@ -1,6 +1,7 @@
-"""Parity with tau2-bench's own harness on retail and airline: the same actions, scored through
-our adapter (LangGraph tool agent, LangChain tools, our conversion) and through tau2 alone (its
-registered domain environment, its messages, `evaluate_simulation`), give the same reward."""
+"""Parity with tau2-bench's own harness on retail, airline and telecom (solo mode): the same
+actions, scored through our adapter (LangGraph tool agent, LangChain tools, our conversion) and
+through tau2 alone (its registered domain environment, its messages, `evaluate_simulation`),
+give the same reward."""
 
 from __future__ import annotations
 
@@ -160,3 +161,114 @@ def test_a_wrong_modification_scores_zero_as_in_tau2(
     assert our_results == their_results
     assert ours.reward == 0.0 and ours.info["db_check"]["db_match"] is False
     assert_same(ours, theirs)
+
+
+# --------------------------------------------------------------------------- telecom, solo mode
+
+DONE = AIMessage("", tool_calls=[{"name": "done", "args": {}, "id": "done"}])
+
+
+def solo_through_adapter(
+    env: Tau2Environment, task: Task, calls: list[Call], closing: AIMessage = DONE
+) -> tuple[Score, list]:
+    """Play `calls` then `closing` on our solo episode (no user message, the user's tools)."""
+    episode = env.new_episode(task.id)
+    assert not episode.initial_messages and task.ticket in episode.system_prompt
+    script = [
+        AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"g{i}"}])
+        for i, (name, args) in enumerate(calls)
+    ]
+    graph = build_tool_agent(
+        ScriptedChatModel(responses=[*script, closing]),
+        episode.tools,
+        system_prompt=episode.system_prompt,
+        max_turns=len(calls) + 1,
+    )
+    state = graph.invoke({"messages": list(episode.initial_messages)})
+    results = [m.text for m in state["messages"] if isinstance(m, ToolMessage)]
+    if closing is DONE:
+        assert results.pop() == "###STOP###"  # the done tool's own result, not tau2's
+    return episode.score(state["messages"], termination=termination_reason(state)), results
+
+
+def solo_through_tau2(task: Task, calls: list[Call]) -> tuple[RewardInfo, list]:
+    """Play `calls` on tau2's telecom environment in solo mode, stop as `LLMSoloAgent` does."""
+    environment = tau2_registry.get_env_constructor("telecom")(solo_mode=True)
+    state = task.initial_state
+    environment.set_state(
+        initialization_data=state.initialization_data if state else None,
+        initialization_actions=state.initialization_actions if state else None,
+        message_history=[],
+    )
+    messages: list[tau2_msg.Message] = []
+    results = []
+    for i, (name, args) in enumerate(calls):
+        call = tau2_msg.ToolCall(id=f"g{i}", name=name, arguments=args, requestor="assistant")
+        messages.append(tau2_msg.AssistantMessage(role="assistant", tool_calls=[call]))
+        response = environment.get_response(call)
+        messages.append(response)
+        results.append(response.content)
+    messages.append(tau2_msg.AssistantMessage(role="assistant", content="###STOP###"))
+    now = get_now()
+    simulation = SimulationRun(
+        id=str(uuid.uuid4()),
+        task_id=task.id,
+        start_time=now,
+        end_time=now,
+        duration=0.0,
+        termination_reason=TerminationReason.AGENT_STOP,
+        messages=messages,
+    )
+    reward = evaluate_simulation(
+        simulation=simulation,
+        task=task,
+        evaluation_type=EvaluationType.ALL,
+        solo_mode=True,
+        domain="telecom",
+    )
+    return reward, results
+
+
+def assert_same_breakdown(ours: Score, theirs: RewardInfo) -> None:
+    assert ours.reward == theirs.reward
+    assert ours.info["reward_breakdown"] == {k.value: v for k, v in theirs.reward_breakdown.items()}
+
+
+def test_telecom_gold_actions_score_one_as_in_tau2_solo() -> None:
+    env: Tau2Environment = make_env("tau2:telecom")  # type: ignore[assignment]
+    ids = env.task_ids()
+    sample = [env.task(ids[i * len(ids) // SAMPLED_TASKS]) for i in range(SAMPLED_TASKS)]
+    # the agent acts on the phone itself: the user's tools are among the gold actions
+    assert any(a.requestor == "user" for t in sample for a in t.evaluation_criteria.actions)
+    for task in sample:
+        calls = gold_calls(task)
+        ours, our_results = solo_through_adapter(env, task, calls)
+        theirs, their_results = solo_through_tau2(task, calls)
+        assert ours.reward == 1.0, (task.id, ours.info)
+        assert our_results == their_results
+        assert_same_breakdown(ours, theirs)
+
+
+def test_telecom_no_actions_and_a_wrong_one_score_zero_as_in_tau2_solo() -> None:
+    env: Tau2Environment = make_env("tau2:telecom")  # type: ignore[assignment]
+    task = first_task_with(env, "refuel_data")
+    ours, _ = solo_through_adapter(env, task, [])
+    theirs, _ = solo_through_tau2(task, [])
+    assert ours.reward == 0.0
+    assert_same_breakdown(ours, theirs)
+
+    # refuelling less data than the customer asked for
+    wrong = [(n, {**a, "gb_amount": 0.5} if n == "refuel_data" else a) for n, a in gold_calls(task)]
+    ours, our_results = solo_through_adapter(env, task, wrong)
+    theirs, their_results = solo_through_tau2(task, wrong)
+    assert our_results == their_results
+    assert ours.reward == 0.0
+    assert_same_breakdown(ours, theirs)
+
+
+def test_a_solo_agent_that_answers_in_text_scores_zero() -> None:
+    env: Tau2Environment = make_env("tau2:telecom")  # type: ignore[assignment]
+    task = env.task(env.task_ids("test")[0])
+    ours, _ = solo_through_adapter(env, task, gold_calls(task), closing=AIMessage("All fixed."))
+    assert ours.reward == 0.0
+    assert ours.info["termination_reason"] == "agent_error"
