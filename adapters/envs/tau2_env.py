@@ -353,6 +353,12 @@ def langchain_to_tau2(
             out.append(tau2_msg.UserMessage(role="user", content=message.text))
         elif isinstance(message, AIMessage):
             if stop_tool is not None and any(c["name"] == stop_tool for c in message.tool_calls):
+                # tau2 drops the other calls of a stop message, unexecuted
+                skipped.extend(
+                    SkippedToolCall(c.get("id") or "", c["name"], f"sent with {stop_tool}")
+                    for c in message.tool_calls
+                    if c["name"] != stop_tool
+                )
                 content = LLMSoloAgent.STOP_TOKEN
                 out.append(tau2_msg.AssistantMessage(role="assistant", content=content))
                 continue

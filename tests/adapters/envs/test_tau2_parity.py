@@ -182,7 +182,7 @@ def solo_through_adapter(
         ScriptedChatModel(responses=[*script, closing]),
         episode.tools,
         system_prompt=episode.system_prompt,
-        max_turns=len(calls) + 1,
+        max_turns=len(calls) + 2,  # a turn to spare: the closing message ends it
     )
     state = graph.invoke({"messages": list(episode.initial_messages)})
     results = [m.text for m in state["messages"] if isinstance(m, ToolMessage)]
@@ -272,3 +272,22 @@ def test_a_solo_agent_that_answers_in_text_scores_zero() -> None:
     ours, _ = solo_through_adapter(env, task, gold_calls(task), closing=AIMessage("All fixed."))
     assert ours.reward == 0.0
     assert ours.info["termination_reason"] == "agent_error"
+
+
+def test_calls_sent_with_done_are_dropped_as_tau2_drops_them() -> None:
+    env: Tau2Environment = make_env("tau2:telecom")  # type: ignore[assignment]
+    task = env.task(env.task_ids("test")[0])
+    (*calls, (last, args)) = gold_calls(task)
+    closing = AIMessage(
+        "",
+        tool_calls=[
+            {"name": last, "args": args, "id": "late"},
+            {"name": "done", "args": {}, "id": "done"},
+        ],
+    )
+    ours, _ = solo_through_adapter(env, task, calls, closing=closing)
+    theirs, _ = solo_through_tau2(task, calls)  # the last gold action never reaches tau2
+    assert ours.info["skipped_tool_calls"] == [
+        {"id": "late", "name": last, "reason": "sent with done"}
+    ]
+    assert_same_breakdown(ours, theirs)
