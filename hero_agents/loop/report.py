@@ -140,6 +140,10 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
+DASHES = ("-", "--", "-.", ":")
+
+
 def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list[Path]:
     """The three plots of a comparison: per method, the mean over seeds (line) and one
     standard deviation (band), at each evaluated iteration."""
@@ -150,7 +154,7 @@ def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list
     for stem, title, key, share in PLOTS:
         figure, axes = _axes(f"held-out {title} · mean ± sd over seeds", share)
         tops: list[float] = []
-        for method, seeds in runs.items():
+        for position, (method, seeds) in enumerate(runs.items()):
             iterations = sorted({r["iteration"] for rows in seeds for r in rows if r.get("eval")})
             xs, means, sds = [], [], []
             for number in iterations:
@@ -167,7 +171,16 @@ def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list
                 means.append(mean)
                 sds.append(sd)
             tops += [m + s for m, s in zip(means, sds, strict=True)]
-            (line,) = axes.plot(xs, means, marker="o", label=method)
+            # Methods often land on the same point: a marker, size and dash of their own keep
+            # every one visible.
+            (line,) = axes.plot(
+                xs,
+                means,
+                marker=MARKERS[position % len(MARKERS)],
+                markersize=max(4.0, 10.0 - 1.5 * position),
+                linestyle=DASHES[position % len(DASHES)],
+                label=method,
+            )
             axes.fill_between(
                 xs,
                 [m - s for m, s in zip(means, sds, strict=True)],
