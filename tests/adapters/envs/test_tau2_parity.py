@@ -36,36 +36,43 @@ def closing(task: Task) -> str:
     return "Done. " + "; ".join(task.evaluation_criteria.communicate_info or [])
 
 
-def through_adapter(env: Tau2Environment, task: Task, calls: list[Call]) -> tuple[Score, list]:
-    """Play `calls` with our tool agent on our episode; its score and its tool results."""
+def through_adapter(
+    env: Tau2Environment, task: Task, calls: list[Call], closing_message: AIMessage | None = None
+) -> tuple[Score, list]:
+    """Play `calls`, then `closing_message` (default: a reply stating the task's information),
+    with our tool agent on our episode; its score and its tool results."""
     episode = env.new_episode(task.id)
     script = [
         AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"g{i}"}])
         for i, (name, args) in enumerate(calls)
     ]
+    last = closing_message if closing_message is not None else AIMessage(closing(task))
     graph = build_tool_agent(
-        ScriptedChatModel(responses=[*script, AIMessage(closing(task))]),
+        ScriptedChatModel(responses=[*script, last]),
         episode.tools,
         system_prompt=episode.system_prompt,
-        max_turns=len(calls) + 1,
+        max_turns=len(calls) + 2,  # a turn to spare: the closing message ends it
     )
     state = graph.invoke({"messages": list(episode.initial_messages)})
     results = [m.text for m in state["messages"] if isinstance(m, ToolMessage)]
     return episode.score(state["messages"], termination=termination_reason(state)), results
 
 
-def through_tau2(domain: str, task: Task, calls: list[Call]) -> tuple[RewardInfo, list]:
-    """Play `calls` on tau2's own registered environment and score with tau2's evaluator."""
-    environment = tau2_registry.get_env_constructor(domain)()
+def through_tau2(
+    domain: str, task: Task, calls: list[Call], *, solo: bool = False
+) -> tuple[RewardInfo, list]:
+    """Play `calls` on tau2's own registered environment and score with tau2's evaluator; in
+    solo mode without a user message, stopping as `LLMSoloAgent` does."""
+    environment = tau2_registry.get_env_constructor(domain)(solo_mode=solo)
     state = task.initial_state
     environment.set_state(
         initialization_data=state.initialization_data if state else None,
         initialization_actions=state.initialization_actions if state else None,
         message_history=[],
     )
-    messages: list[tau2_msg.Message] = [
-        tau2_msg.UserMessage(role="user", content=first_user_message(task))
-    ]
+    messages: list[tau2_msg.Message] = (
+        [] if solo else [tau2_msg.UserMessage(role="user", content=first_user_message(task))]
+    )
     results = []
     for i, (name, args) in enumerate(calls):
         call = tau2_msg.ToolCall(id=f"g{i}", name=name, arguments=args, requestor="assistant")
@@ -73,7 +80,8 @@ def through_tau2(domain: str, task: Task, calls: list[Call]) -> tuple[RewardInfo
         response = environment.get_response(call)
         messages.append(response)
         results.append(response.content)
-    messages.append(tau2_msg.AssistantMessage(role="assistant", content=closing(task)))
+    final = "###STOP###" if solo else closing(task)
+    messages.append(tau2_msg.AssistantMessage(role="assistant", content=final))
     now = get_now()
     simulation = SimulationRun(
         id=str(uuid.uuid4()),
@@ -88,15 +96,19 @@ def through_tau2(domain: str, task: Task, calls: list[Call]) -> tuple[RewardInfo
         simulation=simulation,
         task=task,
         evaluation_type=EvaluationType.ALL,
-        solo_mode=False,
+        solo_mode=solo,
         domain=domain,
     )
     return reward, results
 
 
-def assert_same(ours: Score, theirs: RewardInfo) -> None:
+def assert_same_breakdown(ours: Score, theirs: RewardInfo) -> None:
     assert ours.reward == theirs.reward
     assert ours.info["reward_breakdown"] == {k.value: v for k, v in theirs.reward_breakdown.items()}
+
+
+def assert_same(ours: Score, theirs: RewardInfo) -> None:
+    assert_same_breakdown(ours, theirs)
     assert ours.info["db_check"]["db_match"] == theirs.db_check.db_match
 
 
@@ -171,67 +183,18 @@ DONE = AIMessage("", tool_calls=[{"name": "done", "args": {}, "id": "done"}])
 def solo_through_adapter(
     env: Tau2Environment, task: Task, calls: list[Call], closing: AIMessage = DONE
 ) -> tuple[Score, list]:
-    """Play `calls` then `closing` on our solo episode (no user message, the user's tools)."""
+    """`through_adapter` on a solo episode (no user message, the user's tools)."""
     episode = env.new_episode(task.id)
     assert not episode.initial_messages and task.ticket in episode.system_prompt
-    script = [
-        AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"g{i}"}])
-        for i, (name, args) in enumerate(calls)
-    ]
-    graph = build_tool_agent(
-        ScriptedChatModel(responses=[*script, closing]),
-        episode.tools,
-        system_prompt=episode.system_prompt,
-        max_turns=len(calls) + 2,  # a turn to spare: the closing message ends it
-    )
-    state = graph.invoke({"messages": list(episode.initial_messages)})
-    results = [m.text for m in state["messages"] if isinstance(m, ToolMessage)]
+    score, results = through_adapter(env, task, calls, closing)
     if closing is DONE:
         assert results.pop() == "###STOP###"  # the done tool's own result, not tau2's
-    return episode.score(state["messages"], termination=termination_reason(state)), results
+    return score, results
 
 
 def solo_through_tau2(task: Task, calls: list[Call]) -> tuple[RewardInfo, list]:
-    """Play `calls` on tau2's telecom environment in solo mode, stop as `LLMSoloAgent` does."""
-    environment = tau2_registry.get_env_constructor("telecom")(solo_mode=True)
-    state = task.initial_state
-    environment.set_state(
-        initialization_data=state.initialization_data if state else None,
-        initialization_actions=state.initialization_actions if state else None,
-        message_history=[],
-    )
-    messages: list[tau2_msg.Message] = []
-    results = []
-    for i, (name, args) in enumerate(calls):
-        call = tau2_msg.ToolCall(id=f"g{i}", name=name, arguments=args, requestor="assistant")
-        messages.append(tau2_msg.AssistantMessage(role="assistant", tool_calls=[call]))
-        response = environment.get_response(call)
-        messages.append(response)
-        results.append(response.content)
-    messages.append(tau2_msg.AssistantMessage(role="assistant", content="###STOP###"))
-    now = get_now()
-    simulation = SimulationRun(
-        id=str(uuid.uuid4()),
-        task_id=task.id,
-        start_time=now,
-        end_time=now,
-        duration=0.0,
-        termination_reason=TerminationReason.AGENT_STOP,
-        messages=messages,
-    )
-    reward = evaluate_simulation(
-        simulation=simulation,
-        task=task,
-        evaluation_type=EvaluationType.ALL,
-        solo_mode=True,
-        domain="telecom",
-    )
-    return reward, results
-
-
-def assert_same_breakdown(ours: Score, theirs: RewardInfo) -> None:
-    assert ours.reward == theirs.reward
-    assert ours.info["reward_breakdown"] == {k.value: v for k, v in theirs.reward_breakdown.items()}
+    """`through_tau2` on tau2's telecom environment in solo mode."""
+    return through_tau2("telecom", task, calls, solo=True)
 
 
 def test_telecom_gold_actions_score_one_as_in_tau2_solo() -> None:
