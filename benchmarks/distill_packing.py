@@ -170,7 +170,7 @@ def main() -> None:
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
     rng = random.Random(0)
     trajectories = [conversation(i, options.turns, rng) for i in range(options.trajectories)]
-    examples = build_examples(trajectories, tokenizer, mode="hero")
+    examples = build_examples(trajectories, tokenizer, signal="hero")
     completion_ids = torch.tensor(
         [t for e in examples for turn in e.turns for t in turn.completion_ids]
     )

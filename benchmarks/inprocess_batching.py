@@ -41,10 +41,10 @@ def main() -> None:
     from hero_agents.adapters.envs import make_env
     from hero_agents.adapters.policy.registry import model_folder
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
-    from hero_agents.rollout import pick_tasks, run_rollouts
+    from hero_agents.phases.rollout import cycling_slots, run_episodes
 
     env = make_env("tau2:mock")
-    tasks = pick_tasks(env.task_ids("test"), args.episodes)
+    slots = cycling_slots("bench", env.task_ids("test"), args.episodes)
     folder = model_folder(args.model)
     print(
         f"model {args.model} ({folder}), tau2:mock, {args.episodes} episodes, greedy, "
@@ -58,7 +58,7 @@ def main() -> None:
         counter = EmbeddedTokens()
         policy.model.get_input_embeddings().register_forward_hook(counter)
         started = time.perf_counter()
-        result = run_rollouts(env, policy, tasks, max_turns=4, concurrency=concurrency)
+        result = run_episodes(env, policy, slots, max_turns=4, concurrency=concurrency)
         seconds = time.perf_counter() - started
         turns = [turn for t in result.trajectories for turn in t.turns]
         completion = sum(len(turn.tokens.completion_token_ids) for turn in turns)

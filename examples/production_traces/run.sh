@@ -32,6 +32,6 @@ fi
   --problems "$run/problems-openai.jsonl" --allow-problems
 .venv/bin/hero reflect "$run/traces.jsonl" --reflector "$reflector" --redact \
   --out "$run/diagnosed.jsonl" --overwrite
-.venv/bin/hero distill "$run/diagnosed.jsonl" --model "$model" --mode "$mode" \
+.venv/bin/hero distill "$run/diagnosed.jsonl" --model "$model" --signal "$mode" \
   --max-steps "$steps" --out "$run/distill" --overwrite
 echo "trajectories: $run/traces.jsonl   adapter: $run/distill/adapter   metrics: $run/distill/metrics.json"

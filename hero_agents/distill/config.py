@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from trl.trainer.base_config import _BaseConfig
 
-from hero_agents.distill.examples import MODES, Mode
+from hero_agents.distill.examples import SIGNALS, Signal
 
 DEFAULT_HINDSIGHT_NOTE = (
     "<hindsight_note>\n"
@@ -34,7 +34,7 @@ class HeroConfig(_BaseConfig):
     Parameters:
         > Training signal
 
-        mode (`str`, defaults to `"hero"`):
+        signal (`str`, defaults to `"hero"`):
             `hero`: per-turn self-distillation with LLM-written hindsight diagnoses as teacher
             context. `env-feedback`: the same with the raw next observation as teacher context
             (diagnoses written by the `env-feedback` reflector). `demo`: the same with a successful
@@ -135,7 +135,7 @@ class HeroConfig(_BaseConfig):
     )
 
     # ---- training signal
-    mode: Mode = field(
+    signal: Signal = field(
         default="hero",
         metadata={
             "help": "Training signal: 'hero' (LLM hindsight diagnoses as teacher context), "
@@ -280,7 +280,7 @@ class HeroConfig(_BaseConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         choices = {
-            "mode": MODES,
+            "signal": SIGNALS,
             "distillation_mode": ("sampled_token", "topk_logits", "full_logits"),
             "teacher_model_kind": ("live", "ema", "base"),
             "scale_rewards": ("group", "none"),
@@ -312,8 +312,14 @@ class HeroConfig(_BaseConfig):
             raise ValueError(
                 f"flagged_valid_share must be in [0, 1], got {self.flagged_valid_share}"
             )
-        if self.distill_turns == "flagged" and self.mode == "grpo":
+        if self.distill_turns == "flagged" and self.signal == "grpo":
             raise ValueError("distill_turns='flagged' selects turns by diagnosis: not with grpo")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError(
+                f"num_train_epochs must be positive (or max_steps set), got {self.num_train_epochs}"
+            )
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False: rows are trajectories")
         if self.epsilon_high is None:
@@ -321,10 +327,10 @@ class HeroConfig(_BaseConfig):
 
     @property
     def uses_distillation(self) -> bool:
-        """Whether this mode has a self-teacher (every mode but pure `grpo`)."""
-        return self.mode != "grpo"
+        """Whether this signal has a self-teacher (every signal but pure `grpo`)."""
+        return self.signal != "grpo"
 
     @property
     def uses_grpo(self) -> bool:
-        """Whether this mode has an outcome-reward term."""
-        return self.mode in ("grpo", "hero+grpo")
+        """Whether this signal has an outcome-reward term."""
+        return self.signal in ("grpo", "hero+grpo")

@@ -14,11 +14,11 @@ position. `student_sequences` packs the turns of an append-only trajectory into 
 (each turn's prompt + completion is a prefix of the next turn's prompt), so one forward pass
 scores every turn; where a history is rewritten (summarization, trimming) a new sequence starts.
 
-Which diagnoses a mode accepts (`check_trajectory`): ``hero`` and ``hero+grpo`` need diagnoses from
-an LLM (or self) reflector and refuse the baselines' ``env-feedback`` / ``demo`` ones;
-``env-feedback`` and ``demo`` accept only their own reflector's; ``grpo`` needs rewards, not
-diagnoses. A wrong kind is an error (never a silent fallback): mixing them would make the
-comparison between modes meaningless.
+Which diagnoses a training signal accepts (`check_trajectory`): ``hero`` and ``hero+grpo`` need
+hindsight diagnoses (an LLM, ``self``, ``grounded`` or ``reference`` reflector) and refuse the
+baselines' ``env-feedback`` / ``demo`` ones; ``env-feedback`` and ``demo`` accept only their own
+reflector's; ``grpo`` needs rewards, not diagnoses. A wrong kind is an error (never a silent
+fallback): mixing them would make the comparison between signals meaningless.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ from typing import Any, Literal
 
 from jinja2 import TemplateError
 
-from hero_agents.errors import DistillationError
+from hero_agents.errors import DistillationError, NothingToTrain
 from hero_agents.messages import template_messages
 from hero_agents.trajectory import Diagnosis, Message, Trajectory, Turn
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["hero", "env-feedback", "demo", "grpo", "hero+grpo"]
+Signal = Literal["hero", "env-feedback", "demo", "grpo", "hero+grpo"]
 """Training signals: the three self-distillation teachers, the outcome baseline, and a blend."""
 
-MODES: tuple[str, ...] = ("hero", "env-feedback", "demo", "grpo", "hero+grpo")
+SIGNALS: tuple[str, ...] = ("hero", "env-feedback", "demo", "grpo", "hero+grpo")
 
 BASELINE_REFLECTORS = {"env-feedback": "env-feedback", "demo": "demo"}
-"""Mode name -> the reflector whose diagnoses that baseline mode trains on."""
+"""Signal -> the reflector whose diagnoses that baseline signal trains on."""
 
 
 @dataclass
@@ -55,7 +55,7 @@ class TurnExample:
     prompt_ids: list[int]
     completion_ids: list[int]
     teacher_prompt_ids: list[int] | None
-    """None in modes without a teacher (``grpo``)."""
+    """None without a teacher (the ``grpo`` signal, the warm start)."""
     behaviour_logprobs: list[float] | None
     """Raw log-probs of `completion_ids` under the policy that sampled them, when captured."""
     completion_source: Literal["captured", "retokenized"]
@@ -102,18 +102,18 @@ def _reflector_kind(reflector: str) -> str:
     return reflector.split(":", 1)[0]
 
 
-def check_trajectory(trajectory: Trajectory, mode: str) -> None:
-    """Refuse a trajectory that `mode` cannot train on; the error names trajectory and turn."""
+def check_trajectory(trajectory: Trajectory, signal: str) -> None:
+    """Refuse a trajectory that `signal` cannot train on; the error names trajectory and turn."""
     if not trajectory.turns:
         raise _fail(trajectory, None, "has no turns")
-    if mode in ("grpo", "hero+grpo") and trajectory.reward is None:
-        raise _fail(trajectory, None, f"has no reward, which mode {mode!r} needs")
-    if mode == "grpo":
+    if signal in ("grpo", "hero+grpo") and trajectory.reward is None:
+        raise _fail(trajectory, None, f"has no reward, which signal {signal!r} needs")
+    if signal == "grpo":
         return
     diagnoses = trajectory.diagnoses
     if not diagnoses:
         raise _fail(
-            trajectory, None, f"has no diagnoses, which mode {mode!r} needs: run `hero reflect`"
+            trajectory, None, f"has no diagnoses, which signal {signal!r} needs: run `hero reflect`"
         )
     if len(diagnoses) != len(trajectory.turns):
         raise _fail(
@@ -121,7 +121,7 @@ def check_trajectory(trajectory: Trajectory, mode: str) -> None:
             min(len(diagnoses), len(trajectory.turns)),
             f"{len(diagnoses)} diagnoses for {len(trajectory.turns)} turns",
         )
-    expected = BASELINE_REFLECTORS.get(mode)
+    expected = BASELINE_REFLECTORS.get(signal)
     for turn, diagnosis in zip(trajectory.turns, diagnoses, strict=True):
         if diagnosis.turn_index != turn.index:
             raise _fail(trajectory, turn.index, f"its diagnosis is for turn {diagnosis.turn_index}")
@@ -130,15 +130,15 @@ def check_trajectory(trajectory: Trajectory, mode: str) -> None:
             raise _fail(
                 trajectory,
                 turn.index,
-                f"mode {mode!r} trains on diagnoses of the {expected!r} reflector, got one from "
-                f"{diagnosis.reflector!r}: reflect with `--reflector {expected}`",
+                f"signal {signal!r} trains on diagnoses of the {expected!r} reflector, got one "
+                f"from {diagnosis.reflector!r}: reflect with `--reflector {expected}`",
             )
         if expected is None and kind in BASELINE_REFLECTORS.values():
             raise _fail(
                 trajectory,
                 turn.index,
-                f"mode {mode!r} needs hindsight diagnoses from an LLM reflector, got the "
-                f"{diagnosis.reflector!r} baseline's: use `--mode {kind}` to train that baseline",
+                f"signal {signal!r} needs hindsight diagnoses from an LLM reflector, got the "
+                f"{diagnosis.reflector!r} baseline's: use `--signal {kind}` to train that baseline",
             )
 
 
@@ -267,7 +267,7 @@ def build_turn_example(
 
 
 TurnSelection = Literal["all", "flagged"]
-"""Which turns a distillation mode trains: every one, or those diagnosed invalid or
+"""Which turns a distillation signal trains: every one, or those diagnosed invalid or
 unnecessary plus a sampled share of the others (targeted distillation, as HinT-SD)."""
 
 
@@ -295,7 +295,7 @@ def build_examples(
     trajectories: Sequence[Trajectory],
     tokenizer: Any,
     *,
-    mode: str = "hero",
+    signal: str = "hero",
     note_template: str = "{hint}",
     note_role: Literal["user", "system"] = "user",
     on_drift: Literal["warn", "error"] = "warn",
@@ -303,18 +303,18 @@ def build_examples(
     valid_share: float = 0.0,
     seed: int = 0,
 ) -> list[TrajectoryExample]:
-    """Check and tokenize every trajectory for `mode`; errors name the trajectory and turn.
+    """Check and tokenize every trajectory for `signal`; errors name the trajectory and turn.
 
     With ``turns="flagged"`` only `flagged_turns` are kept (a trajectory with none is left
     out); the others still shape the context of the later turns.
     """
     if not trajectories:
         raise DistillationError("no trajectories to train on")
-    if turns == "flagged" and mode == "grpo":
-        raise DistillationError("mode 'grpo' has no diagnoses to select turns by")
+    if turns == "flagged" and signal == "grpo":
+        raise DistillationError("signal 'grpo' has no diagnoses to select turns by")
     examples = []
     for trajectory in trajectories:
-        check_trajectory(trajectory, mode)
+        check_trajectory(trajectory, signal)
         selected = None
         if turns == "flagged":
             selected = set(flagged_turns(trajectory, valid_share=valid_share, seed=seed))
@@ -325,7 +325,7 @@ def build_examples(
             if selected is not None and turn.index not in selected:
                 continue
             note = None
-            if mode != "grpo":
+            if signal != "grpo":
                 assert trajectory.diagnoses is not None  # checked above
                 note = hindsight_note(trajectory.diagnoses[turn.index], note_template)
             kept.append(
@@ -342,7 +342,7 @@ def build_examples(
             )
         )
     if not examples:
-        raise DistillationError(
+        raise NothingToTrain(
             "no turn was diagnosed invalid or unnecessary (and none of the others was sampled): "
             "targeted distillation has nothing to train on"
         )
@@ -354,6 +354,30 @@ def build_examples(
             "%r, turn %d: %s)",
             len(drifted), total, trajectory_id, first.turn_index, first.drift,
         )  # fmt: skip
+    return examples
+
+
+def student_examples(
+    trajectories: Sequence[Trajectory],
+    tokenizer: Any,
+    *,
+    on_drift: Literal["warn", "error"] = "warn",
+) -> list[TrajectoryExample]:
+    """Tokenize every turn for supervised training: no teacher, no diagnoses needed (the
+    warm start's demonstrations)."""
+    if not trajectories:
+        raise DistillationError("no trajectories to train on")
+    examples = []
+    for trajectory in trajectories:
+        if not trajectory.turns:
+            raise _fail(trajectory, None, "has no turns")
+        turns = [
+            build_turn_example(trajectory, turn, tokenizer, note=None, on_drift=on_drift)
+            for turn in trajectory.turns
+        ]
+        examples.append(
+            TrajectoryExample(trajectory.id, trajectory.task_id, trajectory.reward, turns)
+        )
     return examples
 
 

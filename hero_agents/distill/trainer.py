@@ -227,7 +227,7 @@ class HeroTrainer(_BaseTrainer):
         examples = build_examples(
             list(trajectories),
             tokenizer,
-            mode=args.mode,
+            signal=args.signal,
             note_template=args.hindsight_note_template,
             note_role=args.hindsight_note_role,
             on_drift=args.on_token_drift,
@@ -260,7 +260,7 @@ class HeroTrainer(_BaseTrainer):
         if return_outputs:
             raise ValueError("HeroTrainer.compute_loss does not return outputs")
         args: HeroConfig = self.args
-        mode = "train" if model.training else "eval"
+        split = "train" if model.training else "eval"
         turns = [turn for example in inputs for turn in example.turns]
         device = self.accelerator.device
         pad_id = self.processing_class.pad_token_id
@@ -328,7 +328,7 @@ class HeroTrainer(_BaseTrainer):
                 divergence = (student_logps.detach() - teacher_logps).mean()  # k1 estimate of KL
             else:
                 divergence = per_token.detach().mean()
-            weight = args.distillation_weight if args.mode == "hero+grpo" else 1.0
+            weight = args.distillation_weight if args.signal == "hero+grpo" else 1.0
             loss = loss + weight * distill
             metrics |= {
                 "teacher_forward_tokens": float(sum(len(r.input_ids) for r in teacher_rows)),
@@ -352,11 +352,11 @@ class HeroTrainer(_BaseTrainer):
                 epsilon_high=args.epsilon_high,
             )
             grpo = per_token_pg.mean()
-            weight = 1.0 - args.distillation_weight if args.mode == "hero+grpo" else 1.0
+            weight = 1.0 - args.distillation_weight if args.signal == "hero+grpo" else 1.0
             loss = loss + weight * grpo
             metrics |= {"grpo_loss": grpo.detach(), "advantage": advantages.mean()}
 
-        self._record(mode, metrics)
+        self._record(split, metrics)
         if model.training:
             loss = loss / self.current_gradient_accumulation_steps
         return loss
@@ -368,20 +368,20 @@ class HeroTrainer(_BaseTrainer):
 
     # ---- metrics and saving
 
-    def _record(self, mode: str, metrics: dict[str, float | torch.Tensor]) -> None:
+    def _record(self, split: str, metrics: dict[str, float | torch.Tensor]) -> None:
         for name, value in metrics.items():
             value = torch.as_tensor(value, dtype=torch.float32, device=self.accelerator.device)
-            self._metrics[mode][f"hero/{name}"].append(
+            self._metrics[split][f"hero/{name}"].append(
                 self.accelerator.gather(value.reshape(1)).mean().item()
             )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "train" if self.model.training else "eval"
-        averaged = {k: sum(v) / len(v) for k, v in self._metrics[mode].items() if v}
-        if mode == "eval":
+        split = "train" if self.model.training else "eval"
+        averaged = {k: sum(v) / len(v) for k, v in self._metrics[split].items() if v}
+        if split == "eval":
             averaged = {f"eval_{k}": v for k, v in averaged.items()}
         super().log({**logs, **averaged}, start_time)
-        self._metrics[mode].clear()
+        self._metrics[split].clear()
 
     def save_policy(self, path: str | Path) -> Path:
         """Save the trained policy only (the LoRA adapter, or the full model) and its tokenizer.

@@ -7,8 +7,7 @@ and budgets must be possible, so a run never fails an hour in on a typo. `TrainC
 
 from __future__ import annotations
 
-import hashlib
-import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,13 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hero_agents.errors import ConfigError
-
-Method = Literal["hero", "hero-targeted", "env-feedback", "demo", "grpo", "hero+grpo"]
-METHODS: tuple[str, ...] = ("hero", "hero-targeted", "env-feedback", "demo", "grpo", "hero+grpo")
-"""What each iteration distills: the trainer's modes, plus HERO restricted to flagged turns."""
-
-HERO_METHODS = ("hero", "hero-targeted", "hero+grpo")
-"""Methods whose teacher reads an LLM reflector's diagnoses."""
+from hero_agents.methods import METHOD_NAMES, METHODS, parse_arm
 
 
 class _Section(BaseModel):
@@ -115,7 +108,11 @@ class TrainConfig(_Section):
         description="Where the policy samples: in this process (CPU default) or on a local "
         "vLLM server that hot-loads each new adapter (GPU).",
     )
-    method: Method = "hero"
+    method: str = Field(
+        default="hero",
+        description=f"What each iteration trains on: one of {', '.join(METHOD_NAMES)} "
+        "(see hero_agents.methods).",
+    )
     reflector: str = Field(
         default="self",
         description="Who writes the diagnoses of the HERO methods: 'self' (the policy being "
@@ -133,14 +130,12 @@ class TrainConfig(_Section):
     )
     vllm_max_model_len: int = Field(default=4096, ge=256)
 
-    @field_validator("env")
+    @field_validator("method")
     @classmethod
-    def _known_env(cls, env: str) -> str:
-        from hero_agents.adapters.envs import ENV_NAMES
-
-        if env not in ENV_NAMES:
-            raise ValueError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
-        return env
+    def _known_method(cls, name: str) -> str:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHOD_NAMES)}")
+        return name
 
     @field_validator("reflector")
     @classmethod
@@ -164,7 +159,7 @@ class TrainConfig(_Section):
         model = self.warmup.model
         if model is not None and not (model / "config.json").is_file():
             raise ValueError(f"warmup.model: {str(model)!r} is not a model folder")
-        if self.method in ("grpo", "hero+grpo") and self.rollout.group_size < 2:
+        if METHODS[self.method].needs_group_contrast and self.rollout.group_size < 2:
             raise ValueError(
                 f"method {self.method!r} needs rollout.group_size >= 2: GRPO's advantages compare "
                 "the rollouts of one task"
@@ -178,35 +173,57 @@ class TrainConfig(_Section):
             )
         return self
 
-    def fingerprint(self) -> str:
-        """A short hash of the settings (for naming runs and caches)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
 
 class CompareConfig(_Section):
-    """``hero compare``: the same training config run for several methods and seeds."""
+    """``hero compare``: the same training config run for several arms and seeds.
+
+    An arm is a method, or a method that takes the run's reflector with that reflector named:
+    ``hero[grounded+self]`` (`hero_agents.methods.parse_arm`); ``hero`` alone uses
+    ``train.reflector``.
+    """
 
     train: TrainConfig = TrainConfig()
-    methods: list[Method] = Field(
+    methods: list[str] = Field(
         default_factory=lambda: ["hero", "hero-targeted", "env-feedback", "demo", "grpo"],
         min_length=1,
+        description="The arms: METHOD or METHOD[REFLECTOR], e.g. grpo, hero[grounded+self].",
     )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+
+    @field_validator("methods")
+    @classmethod
+    def _arms(cls, arms: list[str]) -> list[str]:
+        for arm in arms:
+            try:
+                parse_arm(arm)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return arms
 
     @model_validator(mode="after")
     def _distinct(self) -> CompareConfig:
         for name, values in (("methods", self.methods), ("seeds", self.seeds)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} lists the same entry twice: {values}")
-        if "grpo" in self.methods or "hero+grpo" in self.methods:
-            if self.train.rollout.group_size < 2:
-                raise ValueError("grpo needs train.rollout.group_size >= 2")
+        for arm in self.methods:
+            self.run_config(arm, self.seeds[0])  # every arm's config must be valid
         return self
 
-    def run_config(self, method: str, seed: int) -> TrainConfig:
-        """The training config of one arm and seed."""
-        return self.train.model_copy(update={"method": method, "seed": seed})
+    def run_config(self, arm: str, seed: int) -> TrainConfig:
+        """The training config of one arm and seed (validated)."""
+        row, reflector = parse_arm(arm)
+        data = self.train.model_dump(mode="json") | {"method": row.name, "seed": seed}
+        if reflector is not None:
+            data["reflector"] = reflector
+        try:
+            return TrainConfig.model_validate(data)
+        except ValidationError as error:
+            raise ValueError(_error_message(f"arm {arm!r}", error)) from None
+
+
+def arm_folder(arm: str) -> str:
+    """A folder name for an arm (``hero[openai:gpt-4o]`` -> ``hero[openai-gpt-4o]``)."""
+    return re.sub(r"[^A-Za-z0-9_.+\[\]-]", "-", arm)
 
 
 def _error_message(source: str, error: ValidationError) -> str:

@@ -1,4 +1,4 @@
-"""``hero report RUN_DIR``: a training run's (or a comparison's) plots and markdown table.
+"""The tables and plots of a training run (``hero report``) and of a comparison.
 
 One run: held-out success against the rollout turns spent, turns per episode, and the
 unnecessary-turn rate, per iteration. A comparison (``hero compare``'s folder): the same
@@ -10,12 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
-
-from hero_agents.console import console, fail, stdout
-from hero_agents.errors import HeroError
+from typing import Any
 
 
 def _cell(value: Any, kind: str = "number") -> str:
@@ -196,26 +191,3 @@ def plot_compare(runs: dict[str, list[list[dict[str, Any]]]], out: Path) -> list
         plt.close(figure)
         paths.append(path)
     return paths
-
-
-def report(
-    run_dir: Annotated[Path, typer.Argument(help="A hero train run folder.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Where the plots and table go (default: RUN_DIR/report).")
-    ] = None,
-) -> None:
-    """Plot a training run and write its table (report.md)."""
-    from hero_agents.loop.run_dir import read_metrics
-
-    target = out if out is not None else run_dir / "report"
-    try:
-        rows = read_metrics(run_dir)
-    except HeroError as error:
-        raise fail(error) from None
-    table = run_table(rows)
-    paths = plot_run(rows, target, label=run_dir.name)
-    (target / "report.md").write_text(
-        f"# {run_dir}\n\n{table}\n" + "".join(f"![{p.stem}]({p.name})\n" for p in paths)
-    )
-    stdout.out(table)
-    console.print(f"plots: {', '.join(str(p) for p in paths)} · table: {target / 'report.md'}")

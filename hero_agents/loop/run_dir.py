@@ -4,6 +4,7 @@
 
     RUN_DIR/
       config.yaml                 the settings the run was started with (a rerun must match)
+      run.json                    the run's id (keys its reflection cache) and when it started
       warmup.json                 which warm-started model the run starts from, and its summary
       log.txt                     the run's log
       metrics.jsonl               one line per finished iteration (0 = the warm start's eval)
@@ -13,6 +14,7 @@
         reflect_failures.jsonl    trajectories the reflector could not diagnose, with the reason
         adapter/                  the policy after this iteration's training (renamed into place)
         eval.jsonl                held-out episodes, appended as each finishes
+        seconds.json              seconds spent per phase so far, over every process
         metrics.json              the iteration's figures; written last, it marks it finished
 
 Every JSONL file is appended one whole line at a time (a killed writer's torn line is cut by
@@ -24,42 +26,34 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from hero_agents.errors import ConfigError
-from hero_agents.storage import TrajectoryWriter, iter_trajectories
-from hero_agents.trajectory import Trajectory
+from hero_agents.outputs import FolderKind
+from hero_agents.storage import read_json, write_json_atomic
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def recorded(path: Path) -> list[Trajectory]:
-    """The whole trajectories in a JSONL file (a torn last line is cut first); [] if none."""
-    if not path.exists():
-        return []
-    with TrajectoryWriter(path):  # cuts a torn tail left by a killed writer
-        pass
-    return list(iter_trajectories(path))
+RUN_FOLDER = FolderKind(
+    "run folder",
+    marker="config.yaml",
+    owned=(
+        "run.json",
+        "warmup.json",
+        "log.txt",
+        "metrics.jsonl",
+        ".metrics.*.tmp",
+        "iterations",
+        "report",
+        "tensorboard",
+        "wandb",
+        "vllm-server.log",
+        "eval.jsonl",
+        "eval.json",
+    ),
+)
+"""What a run folder holds (``hero warmup`` writes its evaluation into one too)."""
 
 
 class RunDir:
@@ -71,6 +65,10 @@ class RunDir:
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
+
+    @property
+    def run_info(self) -> Path:
+        return self.root / "run.json"
 
     @property
     def warmup(self) -> Path:
@@ -102,11 +100,22 @@ class RunDir:
     def eval(self, number: int) -> Path:
         return self.iteration(number) / "eval.jsonl"
 
+    def seconds(self, number: int) -> Path:
+        return self.iteration(number) / "seconds.json"
+
     def iteration_metrics(self, number: int) -> Path:
         return self.iteration(number) / "metrics.json"
 
     def finished(self, number: int) -> bool:
         return self.iteration_metrics(number).is_file()
+
+    def run_id(self) -> str:
+        """The run's id, made when the folder was set up (a new one after ``--overwrite``)."""
+        if not self.run_info.is_file():
+            write_json_atomic(
+                self.run_info, {"id": os.urandom(8).hex(), "started": time.strftime("%FT%T%z")}
+            )
+        return str(read_json(self.run_info)["id"])
 
     def latest_adapter(self, before: int) -> tuple[int, Path] | None:
         """The newest saved adapter of an iteration before `before`, if any."""
@@ -114,16 +123,6 @@ class RunDir:
             if self.adapter(number).is_dir():
                 return number, self.adapter(number)
         return None
-
-    def save_adapter(self, number: int, save: Any) -> Path:
-        """Run ``save(folder)`` into a scratch folder, then rename it to the iteration's
-        adapter: a killed save leaves no half-written adapter."""
-        target = self.adapter(number)
-        scratch = target.with_name("adapter.partial")
-        shutil.rmtree(scratch, ignore_errors=True)
-        save(scratch)
-        os.replace(scratch, target)
-        return target
 
     def write_metrics_file(self) -> list[dict[str, Any]]:
         """Rebuild metrics.jsonl from the finished iterations' metrics.json (atomically)."""
@@ -137,6 +136,36 @@ class RunDir:
             handle.write(text)
         os.replace(tmp, self.metrics)
         return rows
+
+
+class PhaseClock:
+    """Seconds spent per phase of one iteration, kept in ``seconds.json`` across processes:
+    each `tick` adds the time since the last one, so a killed process loses at most the time
+    since its last finished item."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.totals: dict[str, float] = read_json(path) if path.is_file() else {}
+        self._phase: str | None = None
+        self._since = 0.0
+
+    def start(self, phase: str) -> None:
+        self._phase, self._since = phase, time.perf_counter()
+        self.totals.setdefault(phase, 0.0)
+
+    def tick(self) -> None:
+        if self._phase is None:
+            return
+        now = time.perf_counter()
+        self.totals[self._phase] += now - self._since
+        self._since = now
+        write_json_atomic(self.path, self.totals)
+
+    def stop(self) -> float:
+        """End the phase; returns its total over every process."""
+        self.tick()
+        phase, self._phase = self._phase, None
+        return self.totals.get(phase or "", 0.0)
 
 
 def read_metrics(root: Path) -> list[dict[str, Any]]:

@@ -1,65 +1,54 @@
 """``hero train``: the closed loop, one iteration after another, resumable at any point.
 
 Before the first iteration the warm-started policy is evaluated on held-out tasks (iteration
-0). Each iteration then runs, top to bottom (`TrainingRun.run_iteration`):
+0). Each iteration then runs the phases of `hero_agents.phases`, top to bottom
+(`TrainingRun.run_iteration`):
 
 1. **rollout**: a group of ``rollout.group_size`` episodes for each of ``rollout.tasks`` train
    tasks (drawn from the seed and the iteration number, so every method of a comparison sees the
-   same tasks), episodes in flight concurrently; each scored trajectory is appended as it ends;
-2. **reflect**: the method's reflector writes one diagnosis per turn (the LLM or ``self``
-   reflector for the HERO methods; the raw next observation for ``env-feedback``; a successful
-   rollout of the same task for ``demo``; nothing for ``grpo``);
+   same tasks), episodes in flight concurrently;
+2. **reflect**: the method's reflector (`hero_agents.methods`) writes one diagnosis per turn;
 3. **train**: `HeroTrainer` distills the iteration's diagnosed trajectories into the LoRA
-   adapter, continuing from the previous iteration's; the adapter is saved and renamed into
-   place;
+   adapter, continuing from the previous iteration's;
 4. **sync**: the policy backend serves the new adapter (`PolicyBackend.sync`);
-5. **eval**: every ``eval.every`` iterations (and after the last), greedy episodes on held-out
-   tasks.
+5. **eval**: every ``eval.every`` iterations (and after the last), held-out episodes.
 
-Trajectory ids are stable (iteration, task, sample), so a rerun of the same command after a
-kill, ``kill -9`` included, skips what the run folder already holds and redoes only the phase
-that was cut (a cut training restarts from the last saved adapter): nothing is lost or done
-twice. See `hero_agents.loop.run_dir` for the folder's layout.
+This module only orders the phases and records their figures; what a phase does, and how it
+resumes after a kill (``kill -9`` included), is the phase's own (see `hero_agents.phases`).
+See `hero_agents.loop.run_dir` for the folder's layout.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import random
 import shutil
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hero_agents.backend import PolicyBackend
 from hero_agents.environment import Environment
-from hero_agents.errors import ConfigError, DistillationError, HeroError
-from hero_agents.loop.config import HERO_METHODS, TrainConfig, dump_config, load_train_config
-from hero_agents.loop.iteration_metrics import (
-    evaluation_figures,
-    reflection_figures,
-    rollout_figures,
-    training_figures,
-)
-from hero_agents.loop.run_dir import RunDir, read_json, recorded, write_json_atomic
-from hero_agents.reflection.base import Reflector
-from hero_agents.storage import TrajectoryWriter
+from hero_agents.errors import ConfigError, NothingToTrain
+from hero_agents.loop.config import TrainConfig
+from hero_agents.loop.run_dir import PhaseClock, RunDir
+from hero_agents.methods import METHODS
+from hero_agents.metrics import episode_figures
+from hero_agents.phases import Progress, no_progress
+from hero_agents.phases.distill import DistillSettings, distill, finished_figures, hero_config
+from hero_agents.phases.evaluate import evaluate
+from hero_agents.phases.reflect import diagnosed_in_order, read_failures, reflect_trajectories
+from hero_agents.phases.rollout import EpisodeSlot, run_episodes, task_slots
+from hero_agents.reflection.base import ReflectionSummary, Reflector
+from hero_agents.storage import read_json, read_whole_lines, write_json_atomic
 from hero_agents.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
 
-TRAIN_FIGURES = "hero_train.json"
-"""The training figures, saved beside the adapter they describe."""
-
-Progress = Callable[[str, int], Callable[[str], None]]
-"""``progress(phase, total)`` returns ``advance(status)``, called once per finished item."""
-
-
-def _no_progress(phase: str, total: int) -> Callable[[str], None]:
-    return lambda status: None
+ReflectorFactory = Callable[[int, Sequence[Trajectory]], Reflector]
+"""``make(iteration, rollouts_so_far)``: the reflector of one iteration (see
+`hero_agents.loop.reflectors`)."""
 
 
 def stable_seed(*parts: object) -> int:
@@ -82,115 +71,43 @@ def slot_id(kind: str, iteration: int, task_id: str, sample: int) -> str:
     return f"{kind}-{iteration:04d}-{task_id}-{sample}"
 
 
-@dataclass
-class EpisodeBatch:
-    """What one rollout or eval phase produced."""
-
-    trajectories: list[Trajectory]
-    failures: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-def run_episodes(
-    env: Environment,
-    backend: Any,
-    *,
-    kind: str,
-    number: int,
-    slots: list[tuple[str, int]],
-    path: Path,
-    temperature: float,
-    max_turns: int,
-    max_new_tokens: int,
-    concurrency: int,
-    seed: int,
-    progress: Progress = _no_progress,
-) -> EpisodeBatch:
-    """Run the episodes of `slots` ((task, sample) pairs) that `path` does not hold yet,
-    `concurrency` at once, appending each scored trajectory as it ends; returns them all in
-    slot order (those read back from `path` included)."""
-    from hero_agents.rollout import arun_episode
-
-    started = time.perf_counter()
-    ids = {slot_id(kind, number, task, sample): (task, sample) for task, sample in slots}
-    done = {t.id: t for t in recorded(path) if t.id in ids}
-    todo = [(i, slot) for i, slot in ids.items() if i not in done]
-    policy = backend.policy(temperature=temperature, max_new_tokens=max_new_tokens)
-    backend.reseed(stable_seed(seed, kind, number))
-    failures: dict[str, str] = {}
-    advance = progress(f"{kind} {number}", len(todo))
-
-    async def run_all(writer: TrajectoryWriter) -> None:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(trajectory_id: str, task_id: str, sample: int) -> None:
-            async with gate:
-                try:
-                    trajectory = await arun_episode(env, policy, task_id, max_turns=max_turns)
-                except Exception as error:  # reported; a rerun tries it again
-                    logger.warning("episode %s failed: %s", trajectory_id, error)
-                    failures[trajectory_id] = f"{type(error).__name__}: {error}"
-                    advance(f"[red]failed {trajectory_id}")
-                    return
-            trajectory.id = trajectory_id
-            trajectory.metadata.update(
-                {"run": kind, "iteration": number, "sample": sample, "seed": seed}
-            )
-            writer.write(trajectory)
-            done[trajectory_id] = trajectory
-            advance(f"reward {trajectory.reward}")
-
-        await asyncio.gather(*(one(i, task, sample) for i, (task, sample) in todo))
-
-    if todo:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with TrajectoryWriter(path, fsync=True) as writer:
-            asyncio.run(run_all(writer))
-    ordered = [done[i] for i in ids if i in done]
-    return EpisodeBatch(ordered, failures, time.perf_counter() - started)
-
-
-def eval_slots(env: Environment, config: TrainConfig) -> list[tuple[str, int]]:
-    """The held-out (task, sample) pairs a config evaluates on."""
+def eval_slots(env: Environment, config: TrainConfig, number: int = 0) -> list[EpisodeSlot]:
+    """The held-out episodes a config evaluates on (after iteration `number`)."""
     test = env.task_ids("test")
     count = config.eval.tasks
     if count is not None and count > len(test):
         raise ConfigError(f"eval.tasks={count} but {env.name} has only {len(test)} test tasks")
     tasks = test[:count] if count is not None else test
-    return [(task, sample) for task in tasks for sample in range(config.eval.samples)]
+    return task_slots(f"eval-{number:04d}", tasks, config.eval.samples)
 
 
 def evaluate_policy(
     config: TrainConfig,
     env: Environment,
-    backend: Any,
+    backend: PolicyBackend,
     out: Path,
     *,
-    progress: Progress = _no_progress,
-    overwrite: bool = False,
+    number: int = 0,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
-    """Evaluate the backend's current policy on held-out tasks (``out/eval.jsonl``)."""
-    path = out / "eval.jsonl"
-    if overwrite:
-        path.unlink(missing_ok=True)
-    batch = run_episodes(
-        env,
-        backend,
-        kind="eval",
-        number=0,
-        slots=eval_slots(env, config),
-        path=path,
-        temperature=config.eval.temperature,
-        max_turns=config.eval.max_turns,
-        max_new_tokens=config.rollout.max_new_tokens,
-        concurrency=config.rollout.concurrency,
-        seed=config.seed,
-        progress=progress,
+    """Evaluate the backend's current policy on held-out tasks into ``out`` (a JSONL file,
+    resumed if it holds some episodes); returns the figures."""
+    backend.reseed(stable_seed(config.seed, "eval", number))
+    policy = backend.policy(
+        temperature=config.eval.temperature, max_new_tokens=config.rollout.max_new_tokens
     )
-    figures = evaluation_figures(batch, env)
-    figures["seconds"] = batch.seconds
-    write_json_atomic(out / "eval.json", figures)
-    return figures
+    return evaluate(
+        env,
+        policy,
+        eval_slots(env, config, number),
+        out=out,
+        max_turns=config.eval.max_turns,
+        concurrency=config.rollout.concurrency,
+        progress=progress,
+        metadata={"run": "eval", "iteration": number, "seed": config.seed},
+        phase=f"eval {number}",
+        fsync=True,
+    ).figures
 
 
 class TrainingRun:
@@ -202,24 +119,27 @@ class TrainingRun:
         root: Path,
         *,
         env: Environment,
-        backend: Any,
+        backend: PolicyBackend,
         warm_model: Path,
-        progress: Progress = _no_progress,
+        reflector: ReflectorFactory,
+        progress: Progress = no_progress,
         on_iteration: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
+        self.method = METHODS[config.method]
         self.dir = RunDir(root)
         self.env = env
         self.backend = backend
         self.warm_model = warm_model
+        self.make_reflector = reflector
         self.progress = progress
         self.on_iteration = on_iteration
         self._trainer_model: Any = None  # the PEFT model carried from one iteration to the next
         self._version = "warm-start"
-        self._eval_slots = eval_slots(env, config)
         self._train_ids = env.task_ids("train")
-        # Fail now, not at iteration 1, if the environment has too few train tasks.
+        # Fail now, not at iteration 1, if the environment has too few tasks.
         iteration_tasks(self._train_ids, seed=config.seed, iteration=1, count=config.rollout.tasks)
+        eval_slots(env, config)
 
     # ---- the whole run
 
@@ -228,18 +148,21 @@ class TrainingRun:
         every iteration's metrics (iteration 0 is the starting policy's evaluation)."""
         self._resume_policy()
         if not self.dir.finished(0):
-            evaluation = self._evaluate(0)
-            self._finish(0, {"eval": evaluation}, {"eval": evaluation["seconds"]})
+            clock = PhaseClock(self.dir.seconds(0))
+            evaluation = self._evaluate(0, clock)
+            self._finish(0, {"eval": evaluation}, clock.totals)
         number = 1
         while self._budget_left(number):
             if not self.dir.finished(number):
                 self.run_iteration(number)
             number += 1
         last = number - 1
-        if last >= 1 and read_json(self.dir.iteration_metrics(last)).get("eval") is None:
-            row = read_json(self.dir.iteration_metrics(last))
-            row["eval"] = self._evaluate(last)
-            self._finish(last, row, {**row["seconds"], "eval": row["eval"]["seconds"]})
+        row = read_json(self.dir.iteration_metrics(last)) if last >= 1 else {}
+        if last >= 1 and row.get("eval") is None:
+            clock = PhaseClock(self.dir.seconds(last))
+            clock.totals.update(row["seconds"])
+            row["eval"] = self._evaluate(last, clock)
+            self._finish(last, row, clock.totals)
         return self.dir.write_metrics_file()
 
     def _budget_left(self, number: int) -> bool:
@@ -272,36 +195,21 @@ class TrainingRun:
     def run_iteration(self, number: int) -> dict[str, Any]:
         """Run (or finish) iteration `number`; returns its metrics."""
         self.dir.iteration(number).mkdir(parents=True, exist_ok=True)
-        seconds: dict[str, float] = {}
-        batch = self._rollouts(number)
-        seconds["rollout"] = batch.seconds
-        row: dict[str, Any] = {"rollout": rollout_figures(batch, self.env)}
-        if batch.failures:
-            row["rollout"]["failures"] = batch.failures
-
-        started = time.perf_counter()
-        diagnosed, failed = self._reflect(number, batch.trajectories)
-        seconds["reflect"] = time.perf_counter() - started
-        row["reflect"] = reflection_figures(diagnosed, failed, self._reflector_name())
-
-        started = time.perf_counter()
-        row["train"] = self._train(number, diagnosed)
-        seconds["train"] = time.perf_counter() - started
-
-        started = time.perf_counter()
+        clock = PhaseClock(self.dir.seconds(number))
+        trajectories, row = self._rollouts(number, clock)
+        diagnosed, row["reflect"] = self._reflect(number, trajectories, clock)
+        row["train"] = self._train(number, diagnosed, clock)
+        clock.start("sync")
         adapter = self.dir.adapter(number)
         if adapter.is_dir():
             self._version = self.backend.sync(
                 adapter, version=f"policy-v{number}", reference_model=self._trainer_model
             )
-        seconds["sync"] = time.perf_counter() - started
-
+        clock.stop()
         row["eval"] = None
         if number % self.config.eval.every == 0:
-            started = time.perf_counter()
-            row["eval"] = self._evaluate(number)
-            seconds["eval"] = time.perf_counter() - started
-        return self._finish(number, row, seconds)
+            row["eval"] = self._evaluate(number, clock)
+        return self._finish(number, row, clock.totals)
 
     def _finish(self, number: int, row: dict[str, Any], seconds: dict[str, float]) -> dict:
         """Write the iteration's metrics (which marks it finished) and rebuild metrics.jsonl."""
@@ -314,9 +222,10 @@ class TrainingRun:
             **row,
             "iteration": number,
             "method": self.config.method,
+            "reflector": self.config.reflector if self.method.uses_run_reflector else None,
             "seed": self.config.seed,
             "policy_version": self._version,
-            "seconds": seconds,
+            "seconds": dict(seconds),
         }
         write_json_atomic(self.dir.iteration_metrics(number), row)
         self.dir.write_metrics_file()
@@ -326,240 +235,167 @@ class TrainingRun:
 
     # ---- phases
 
-    def _episodes(
-        self,
-        kind: str,
-        number: int,
-        slots: list[tuple[str, int]],
-        path: Path,
-        *,
-        temperature: float,
-        max_turns: int,
-    ) -> EpisodeBatch:
-        return run_episodes(
-            self.env,
-            self.backend,
-            kind=kind,
-            number=number,
-            slots=slots,
-            path=path,
-            temperature=temperature,
-            max_turns=max_turns,
-            max_new_tokens=self.config.rollout.max_new_tokens,
-            concurrency=self.config.rollout.concurrency,
-            seed=self.config.seed,
-            progress=self.progress,
-        )
+    def _ticking(self, clock: PhaseClock) -> Progress:
+        """The run's progress display, also ticking the phase clock once per item."""
 
-    def _rollouts(self, number: int) -> EpisodeBatch:
+        def start(phase: str, total: int) -> Callable[[str], None]:
+            advance = self.progress(phase, total)
+
+            def tick(status: str) -> None:
+                clock.tick()
+                advance(status)
+
+            return tick
+
+        return start
+
+    def _rollouts(self, number: int, clock: PhaseClock) -> tuple[list[Trajectory], dict]:
         settings = self.config.rollout
         tasks = iteration_tasks(
             self._train_ids, seed=self.config.seed, iteration=number, count=settings.tasks
         )
-        slots = [(task, sample) for task in tasks for sample in range(settings.group_size)]
-        return self._episodes(
-            "rollout",
-            number,
-            slots,
-            self.dir.rollouts(number),
-            temperature=settings.temperature,
+        clock.start("rollout")
+        self.backend.reseed(stable_seed(self.config.seed, "rollout", number))
+        batch = run_episodes(
+            self.env,
+            self.backend.policy(
+                temperature=settings.temperature, max_new_tokens=settings.max_new_tokens
+            ),
+            task_slots(f"rollout-{number:04d}", tasks, settings.group_size),
+            out=self.dir.rollouts(number),
             max_turns=settings.max_turns,
+            concurrency=settings.concurrency,
+            metadata={"run": "rollout", "iteration": number, "seed": self.config.seed},
+            progress=self._ticking(clock),
+            phase=f"rollout {number}",
+            fsync=True,
         )
+        seconds = clock.stop()
+        figures = episode_figures(batch.trajectories, self.env)
+        figures["failed"] = len(batch.failures)
+        figures["tokens_per_second"] = (
+            figures["completion_tokens"] / seconds if seconds > 0 else None
+        )
+        if batch.failures:
+            figures["failures"] = {f.slot.id: f.error for f in batch.failures}
+        return batch.trajectories, {"rollout": figures}
 
-    def _evaluate(self, number: int) -> dict[str, Any]:
-        settings = self.config.eval
-        batch = self._episodes(
-            "eval",
-            number,
-            self._eval_slots,
+    def _evaluate(self, number: int, clock: PhaseClock) -> dict[str, Any]:
+        clock.start("eval")
+        figures = evaluate_policy(
+            self.config,
+            self.env,
+            self.backend,
             self.dir.eval(number),
-            temperature=settings.temperature,
-            max_turns=settings.max_turns,
+            number=number,
+            progress=self._ticking(clock),
         )
-        figures = evaluation_figures(batch, self.env)
-        figures["seconds"] = batch.seconds
+        figures["seconds"] = clock.stop()
         return figures
 
-    def _reflector_name(self) -> str | None:
-        method = self.config.method
-        if method == "grpo":
-            return None
-        if method in HERO_METHODS:
-            return self.config.reflector
-        return method
-
-    def _reflector(self, number: int) -> Reflector:
-        from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
-
-        method = self.config.method
-        if method == "env-feedback":
-            return EnvFeedbackReflector()
-        if method == "demo":
-            pool = [t for n in range(1, number + 1) for t in recorded(self.dir.rollouts(n))]
-            return DemoReflector(pool)
-        if self.config.reflector == "self":  # the policy being trained, current weights
-            return self.backend.self_reflector(max_concurrency=4)
-        from hero_agents.adapters.reflectors import load_reflector
-
-        return load_reflector(self.config.reflector, max_concurrency=8)
-
     def _reflect(
-        self, number: int, trajectories: list[Trajectory]
-    ) -> tuple[list[Trajectory], dict[str, str]]:
-        """Diagnose the iteration's rollouts (resuming); returns (diagnosed, failed ids)."""
-        if self.config.method == "grpo":
-            return trajectories, {}
-        import json
-
-        out, failures_path = self.dir.diagnosed(number), self.dir.reflect_failures(number)
+        self, number: int, trajectories: list[Trajectory], clock: PhaseClock
+    ) -> tuple[list[Trajectory], dict[str, Any]]:
+        """Diagnose the iteration's rollouts (resuming); returns the diagnosed ones in rollout
+        order, and the reflection's figures."""
+        if self.method.reflection == "none":
+            return trajectories, ReflectionSummary().figures(None)
+        out, failures = self.dir.diagnosed(number), self.dir.reflect_failures(number)
         wanted = {t.id for t in trajectories}
-        diagnosed = {t.id: t for t in recorded(out) if t.id in wanted}
-        failed: dict[str, str] = {}
-        if failures_path.exists():
-            for line in failures_path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    failed[entry["id"]] = entry["error"]
-        todo = [t for t in trajectories if t.id not in diagnosed and t.id not in failed]
-        if todo:
-            advance = self.progress(f"reflect {number}", len(todo))
-            with self._reflector(number) as reflector, TrajectoryWriter(out, fsync=True) as writer:
+        done = {t.id for t in read_whole_lines(out)} | set(read_failures(failures))
+        clock.start("reflect")
+        if wanted - done:
+            pool = [t for n in range(1, number + 1) for t in read_whole_lines(self.dir.rollouts(n))]
+            with self.make_reflector(number, pool) as reflector:
+                reflect_trajectories(
+                    reflector,
+                    trajectories,
+                    out,
+                    failures=failures,
+                    retry_failed=False,
+                    progress=self._ticking(clock),
+                    phase=f"reflect {number}",
+                    fsync=True,
+                )
+        clock.stop()
+        diagnosed = diagnosed_in_order(out, trajectories)
+        failed = {k: v for k, v in read_failures(failures).items() if k in wanted}
+        summary = ReflectionSummary.of(diagnosed, failed)
+        return diagnosed, summary.figures(self._reflector_label())
 
-                async def run_all() -> None:
-                    async for result in reflector.astream(todo):
-                        if result.ok:
-                            writer.write(result.trajectory)
-                            diagnosed[result.trajectory.id] = result.trajectory
-                            advance("diagnosed")
-                        else:
-                            failed[result.trajectory.id] = result.error or "unknown error"
-                            with failures_path.open("a", encoding="utf-8") as handle:
-                                record = {"id": result.trajectory.id, "error": result.error}
-                                handle.write(json.dumps(record) + "\n")
-                            advance(f"[red]not diagnosed {result.trajectory.id}")
+    def _reflector_label(self) -> str:
+        row = self.method
+        if row.uses_run_reflector:
+            return self.config.reflector
+        return row.name if row.reflection != "reference" else "reference"
 
-                asyncio.run(run_all())
-        ordered = [diagnosed[t.id] for t in trajectories if t.id in diagnosed]
-        return ordered, failed
-
-    def _train(self, number: int, diagnosed: list[Trajectory]) -> dict[str, Any]:
-        """Distill the iteration's trajectories into the adapter (resuming); returns figures.
-
-        The figures are saved inside the adapter folder, so both appear in one rename.
-        """
+    def _train(self, number: int, data: list[Trajectory], clock: PhaseClock) -> dict[str, Any]:
+        """Distill the iteration's trajectories into its adapter (resuming); returns figures."""
+        adapter = self.dir.adapter(number)
         skipped = self.dir.iteration(number) / "train-skipped.json"
-        for saved in (skipped, self.dir.adapter(number) / TRAIN_FIGURES):
-            if saved.is_file():
-                return read_json(saved)
-        data = diagnosed
-        if self.config.method == "grpo":
-            data = _with_reward_contrast(diagnosed)
-        trainer = self._trainer(number, data) if data else None
-        if trainer is None:
-            reason = (
-                "no flagged turn to distill"
-                if data
-                else "no trajectory to train on (see the rollout and reflect figures)"
+        if skipped.is_file():
+            return read_json(skipped)
+        done = finished_figures(adapter)
+        if done is not None:
+            return done
+        if self.method.signal == "grpo":
+            data = _with_reward_contrast(data)
+        clock.start("train")
+        try:
+            if not data:
+                raise NothingToTrain(
+                    "no trajectory to train on (see the rollout and reflect figures)"
+                )
+            result = distill(
+                self._trainer_model if self._trainer_model is not None else str(self.warm_model),
+                data,
+                hero_config(
+                    self._settings(number, len(data)),
+                    output_dir=self.dir.iteration(number) / "tmp",
+                ),
+                adapter,
+                progress=self._ticking(clock),
+                phase=f"train {number}",
             )
+        except NothingToTrain as reason:
+            clock.stop()
             logger.warning("iteration %d trains nothing: %s", number, reason)
-            figures = {"skipped": reason}
+            figures = {"skipped": str(reason)}
             write_json_atomic(skipped, figures)
             self._carry_adapter(number)
             return figures
-        result = trainer.train()
-        self._trainer_model = trainer.model
-        figures = training_figures(trainer, result)
+        clock.stop()
+        if result.trainer is not None:
+            self._trainer_model = result.trainer.model
+        shutil.rmtree(self.dir.iteration(number) / "tmp", ignore_errors=True)
+        return result.figures
 
-        def save(folder: Path) -> None:
-            trainer.save_policy(folder)
-            write_json_atomic(folder / TRAIN_FIGURES, figures)
-
-        self.dir.save_adapter(number, save)
-        return figures
+    def _settings(self, number: int, trajectories: int) -> DistillSettings:
+        settings = self.config.train
+        return DistillSettings(
+            signal=self.method.signal,
+            loss=settings.loss,
+            teacher=settings.teacher,
+            learning_rate=settings.learning_rate,
+            epochs=settings.epochs,
+            accumulation=min(settings.batch_size, trajectories),
+            lora_r=settings.lora_r,
+            turns=self.method.turns,
+            flagged_valid_share=settings.targeted_valid_share,
+            seed=stable_seed(self.config.seed, "train", number),
+            report_to=self.config.report_to,
+            options=dict(settings.options),
+        )
 
     def _carry_adapter(self, number: int) -> None:
         """An iteration that trained nothing keeps the previous iteration's adapter."""
         latest = self.dir.latest_adapter(before=number)
         if latest is not None:
-            ignore = shutil.ignore_patterns(TRAIN_FIGURES)
-            self.dir.save_adapter(
-                number, lambda folder: shutil.copytree(latest[1], folder, ignore=ignore)
-            )
-
-    def _trainer(self, number: int, data: list[Trajectory]) -> Any:
-        import torch
-
-        from hero_agents.distill.config import HeroConfig
-        from hero_agents.distill.trainer import HeroTrainer
-
-        settings = self.config.train
-        method = self.config.method
-        on_gpu = torch.cuda.is_available()
-        options: dict[str, Any] = {
-            "output_dir": str(self.dir.iteration(number) / "trainer"),
-            "mode": "hero" if method == "hero-targeted" else method,
-            "distillation_mode": settings.loss,
-            "teacher_model_kind": settings.teacher,
-            "learning_rate": settings.learning_rate,
-            "num_train_epochs": settings.epochs,
-            "per_device_train_batch_size": 1,
-            "gradient_accumulation_steps": min(settings.batch_size, len(data)),
-            "lora_r": settings.lora_r,
-            "lora_alpha": 2 * settings.lora_r,
-            "seed": stable_seed(self.config.seed, "train", number),
-            "use_cpu": not on_gpu,
-            "bf16": on_gpu and torch.cuda.is_bf16_supported(),
-            "gradient_checkpointing": False,
-            "save_strategy": "no",
-            "logging_steps": 1,
-            "disable_tqdm": True,
-            "report_to": list(self.config.report_to) or "none",
-        }
-        if settings.loss != "sampled_token":
-            options["distillation_alpha"] = 0.5
-        if settings.loss == "topk_logits":
-            options["distillation_topk"] = 100
-        if method == "hero-targeted":
-            options["distill_turns"] = "flagged"
-            options["flagged_valid_share"] = settings.targeted_valid_share
-        options.update(settings.options)
-        try:
-            args = HeroConfig(**options)
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"train.options: {error}") from None
-        model = self._trainer_model if self._trainer_model is not None else str(self.warm_model)
-        try:
-            trainer = HeroTrainer(model, args=args, train_dataset=data)
-        except DistillationError as error:
-            if method == "hero-targeted" and "nothing to train on" in str(error):
-                return None
-            raise
-        quiet_trainer(trainer, self.progress(f"train {number}", trainer_steps(trainer)))
-        return trainer
-
-
-def trainer_steps(trainer: Any) -> int:
-    """Optimizer steps `trainer.train()` will take."""
-    import math
-
-    args = trainer.args
-    if args.max_steps > 0:
-        return args.max_steps
-    per_epoch = math.ceil(len(trainer.train_dataset) / args.gradient_accumulation_steps)
-    return math.ceil(per_epoch * args.num_train_epochs)
-
-
-def quiet_trainer(trainer: Any, advance: Callable[[str], None]) -> None:
-    """Replace a trainer's printed logs with one progress tick per optimizer step."""
-    from transformers import PrinterCallback, TrainerCallback
-
-    class Ticks(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs and "loss" in logs:
-                advance(f"loss {logs['loss']:.4f}")
-
-    trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(Ticks())
+            target = self.dir.adapter(number)
+            scratch = target.with_name("adapter.partial")
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.copytree(latest[1], scratch, ignore=shutil.ignore_patterns("hero_train.json"))
+            scratch.rename(target)
 
 
 def _with_reward_contrast(trajectories: list[Trajectory]) -> list[Trajectory]:
@@ -569,23 +405,3 @@ def _with_reward_contrast(trajectories: list[Trajectory]) -> list[Trajectory]:
     for trajectory in trajectories:
         rewards.setdefault(trajectory.task_id, set()).add(trajectory.reward or 0.0)
     return [t for t in trajectories if len(rewards[t.task_id]) > 1]
-
-
-def prepare_run(config: TrainConfig, root: Path, *, overwrite: bool = False) -> None:
-    """Check the run folder before any work: a new folder gets the config's snapshot; an
-    existing one must have been started with the same settings (a rerun resumes it)."""
-    run_dir = RunDir(root)
-    if run_dir.config.is_file() and not overwrite:
-        started = load_train_config(run_dir.config)
-        if started != config:
-            raise ConfigError(
-                f"{root} was started with other settings ({run_dir.config}); rerun with the "
-                "same config to resume, or pass --overwrite to start over"
-            )
-        return
-    if overwrite and root.exists():
-        shutil.rmtree(root)
-    elif root.exists() and any(root.iterdir()):
-        raise HeroError(f"{root} exists and is not a run folder: choose another --out")
-    root.mkdir(parents=True, exist_ok=True)
-    dump_config(config, run_dir.config)

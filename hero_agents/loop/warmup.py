@@ -14,7 +14,6 @@ prompt, the task, tool results, and any earlier exchange the task starts from).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -25,7 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hero_agents.cache import build_once, hero_cache_dir
+from hero_agents.environment import DemonstrationSource, Environment
 from hero_agents.errors import ConfigError
+from hero_agents.phases import Progress, no_progress
+from hero_agents.phases.distill import report_steps
 from hero_agents.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -49,9 +52,9 @@ class WarmupSummary:
 
 def sft_rows(trajectories: Sequence[Trajectory], tokenizer: Any) -> list[dict[str, list[int]]]:
     """One packed row per demonstration: ``input_ids`` and ``labels`` (actions only)."""
-    from hero_agents.distill.examples import build_examples, student_sequences
+    from hero_agents.distill.examples import student_examples, student_sequences
 
-    examples = build_examples(trajectories, tokenizer, mode="grpo")  # no teacher, no note
+    examples = student_examples(trajectories, tokenizer)
     rows = []
     for example in examples:
         for sequence in student_sequences(example, pack=True):
@@ -71,7 +74,7 @@ def warm_start(
     learning_rate: float = 5e-5,
     batch_size: int = 1,
     seed: int = 0,
-    progress: bool = True,
+    progress: Progress = no_progress,
 ) -> WarmupSummary:
     """Fully fine-tune `model` for `steps` optimizer steps on `demonstrations`; save the result
     (weights and tokenizer) to `out` and return a summary (also written to
@@ -119,19 +122,8 @@ def warm_start(
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    with contextlib.ExitStack() as stack:
-        if progress:
-            from hero_agents.console import progress_bar
-            from hero_agents.loop.runner import quiet_trainer
-
-            bars = stack.enter_context(progress_bar())
-            bar = bars.add_task("warm start (SFT)", total=steps, status="")
-            quiet_trainer(trainer, lambda status: bars.update(bar, advance=1, status=status))
-        else:
-            from transformers import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
-        trainer.train()
+    report_steps(trainer, progress("warm start (SFT)", steps))
+    trainer.train()
     shutil.rmtree(scratch, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out))
@@ -154,39 +146,27 @@ WARMUP_VERSION = "1"
 """Bumped whenever `warm_start` trains differently; part of the cache key."""
 
 
-def _model_identity(model: str, folder: Path) -> str:
-    if model == "default":
-        from hero_agents.adapters.policy.default_model import DEFAULT_MODEL_NAME
-
-        return f"{DEFAULT_MODEL_NAME}:{folder.name}"
-    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-    stamp = [(w.name, w.stat().st_size, int(w.stat().st_mtime)) for w in weights]
-    return f"{folder.resolve()}:{stamp}"
-
-
 def warm_start_folder(
-    model: str,
-    env: Any,
+    base: Path,
+    identity: str,
+    env: Environment,
     *,
     steps: int,
     learning_rate: float,
     batch_size: int,
     demonstrations: int | None,
     seed: int,
-    progress: bool = True,
+    progress: Progress = no_progress,
 ) -> tuple[Path, dict[str, Any]]:
-    """The warm-started model of `model` on `env`'s train demonstrations, trained once and
-    cached under ``$HERO_CACHE/warmups`` (every run with the same settings shares it).
+    """The warm-started model of the model folder `base` on `env`'s train demonstrations,
+    trained once and cached under ``$HERO_CACHE/warmups`` (every run with the same settings
+    shares it). `identity` names the base model in the cache key (a name and version, or a
+    folder's path and weights' sizes and dates).
 
     Returns the model folder and a description (demonstrations, summary, cache folder).
     """
     import hashlib
 
-    from hero_agents.adapters.policy.default_model import build_once, hero_cache_dir
-    from hero_agents.adapters.policy.registry import model_folder
-    from hero_agents.environment import DemonstrationSource
-
-    base = model_folder(model)
     if steps == 0:
         return base, {"model": str(base), "warm_start": "none (warmup.steps is 0)"}
     if not isinstance(env, DemonstrationSource):
@@ -204,7 +184,7 @@ def warm_start_folder(
         train = train[:demonstrations]
     settings = {
         "version": WARMUP_VERSION,
-        "model": _model_identity(model, base),
+        "model": identity,
         "env": env.name,
         "tasks": train,
         "steps": steps,

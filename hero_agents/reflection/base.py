@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from types import TracebackType
+from typing import Any
 
 from hero_agents.trajectory import Diagnosis, Trajectory
 
@@ -92,13 +93,27 @@ class ReflectionSummary:
     which trajectories failed, and what it cost."""
 
     trajectories: int = 0
+    """Trajectories reflected on in this call (`skipped` ones not included)."""
     diagnosed: int = 0
     cached: int = 0
+    skipped: int = 0
+    """Trajectories found already done (or already failed) by a resumed run."""
     turns: int = 0
     unnecessary: int = 0
     invalid: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     usage: ReflectionUsage = field(default_factory=ReflectionUsage)
+
+    @classmethod
+    def of(cls, diagnosed: Iterable[Trajectory], failures: dict[str, str]) -> ReflectionSummary:
+        """The summary of trajectories already diagnosed (e.g. read back from a file) and of
+        those that failed, by id (the usage is unknown: zero)."""
+        summary = cls()
+        for trajectory in diagnosed:
+            summary.add(ReflectionResult(trajectory))
+        summary.trajectories += len(failures)
+        summary.failures.update(failures)
+        return summary
 
     def add(self, result: ReflectionResult) -> None:
         self.trajectories += 1
@@ -120,6 +135,20 @@ class ReflectionSummary:
     @property
     def invalid_share(self) -> float:
         return self.invalid / self.turns if self.turns else 0.0
+
+    def figures(self, reflector: str | None) -> dict[str, Any]:
+        """The summary as a loop iteration records it (JSON-ready; at most 20 failures)."""
+        return {
+            "reflector": reflector,
+            "diagnosed": self.diagnosed,
+            "failed": len(self.failures),
+            "turns": self.turns,
+            "unnecessary_share": self.unnecessary_share if self.turns else None,
+            "invalid_share": self.invalid_share if self.turns else None,
+            "calls": self.usage.calls,
+            "cached": self.cached,
+            "failures": dict(list(self.failures.items())[:20]),
+        }
 
     def cost_usd(self, prompt_per_million: float, completion_per_million: float) -> float:
         """Cost at the given prices in USD per million prompt and completion tokens."""

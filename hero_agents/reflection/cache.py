@@ -20,19 +20,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hero_agents.cache import hero_cache_dir
 from hero_agents.trajectory import Diagnosis
 
 logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``reflections`` under hero-agents' cache: ``$HERO_CACHE``, else
-    ``$XDG_CACHE_HOME/hero-agents``, else ``~/.cache/hero-agents`` (as the default model's)."""
-    if os.environ.get("HERO_CACHE"):
-        return Path(os.environ["HERO_CACHE"]).expanduser() / "reflections"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "hero-agents" / "reflections"
+    """``reflections`` under hero-agents' cache (`hero_agents.cache.hero_cache_dir`)."""
+    return hero_cache_dir() / "reflections"
 
 
 def cache_key(settings: Mapping[str, Any], episode_text: str) -> str:

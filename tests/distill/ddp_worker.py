@@ -26,7 +26,7 @@ def main() -> None:
         for i in range(8)
     ]  # fmt: skip
     args = cpu_config(
-        out / "run", mode=mode, max_steps=2, learning_rate=1e-2, per_device_train_batch_size=2
+        out / "run", signal=mode, max_steps=2, learning_rate=1e-2, per_device_train_batch_size=2
     )
     trainer = HeroTrainer(model_dir, args=args, train_dataset=trajectories)
     trainer.train()

@@ -96,7 +96,7 @@ def with_tokens(trajectory: Trajectory, tokenizer: Any) -> Trajectory:
     template's own tokenization and made-up behaviour log-probs."""
     from hero_agents.distill.examples import build_examples
 
-    examples = build_examples([trajectory], tokenizer, mode="grpo")[0]
+    examples = build_examples([trajectory], tokenizer, signal="grpo")[0]
     turns = []
     for turn, example in zip(trajectory.turns, examples.turns, strict=True):
         trace = TokenTrace(

@@ -14,8 +14,8 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 from typer.testing import CliRunner
 
+from hero_agents.cli.distill import distill
 from hero_agents.distill import build_examples
-from hero_agents.distill.command import distill
 from hero_agents.storage import write_trajectories
 
 app = typer.Typer()
@@ -47,7 +47,7 @@ def test_distill_writes_adapter_config_and_metrics(
     assert result.exit_code == 0, result.output
     assert "trained hero on 4 trajectories, 12 turns" in flat(result)
     config = json.loads((out / "hero_config.json").read_text())
-    assert config["mode"] == "hero" and config["use_peft"] is True
+    assert config["signal"] == "hero" and config["use_peft"] is True
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["input"]["trajectories"] == 4 and metrics["input"]["turns"] == 12
     assert metrics["train"]["train_runtime"] > 0
@@ -68,7 +68,7 @@ def test_distill_writes_adapter_config_and_metrics(
         (
             tool_conversation("baseline", reflector="env-feedback"),
             "hero",
-            "trajectory 'baseline', turn 0: mode 'hero' needs hindsight diagnoses",
+            "trajectory 'baseline', turn 0: signal 'hero' needs hindsight diagnoses",
         ),
         (
             tool_conversation("rewardless", reward=None),
@@ -97,8 +97,10 @@ def test_distill_refuses_to_overwrite_an_output_folder(
     out = tmp_path / "out"
     out.mkdir()
     (out / "metrics.json").write_text("{}")
-    result = run(str(diagnosed), "--model", str(tiny_model_dir), "--out", str(out))
-    assert result.exit_code == 2 and "--overwrite" in flat(result)
+    for extra in ([], ["--overwrite"]):  # not a folder hero wrote: refused even with --overwrite
+        result = run(str(diagnosed), "--model", str(tiny_model_dir), "--out", str(out), *extra)
+        assert result.exit_code == 2 and "is not a distillation folder" in flat(result)
+        assert (out / "metrics.json").read_text() == "{}"
 
 
 def test_distill_rejects_an_unknown_mode_and_model(tmp_path: Path) -> None:
@@ -123,11 +125,13 @@ def test_distill_default_model_on_reflected_tau2_rollouts(tmp_path: Path) -> Non
     from hero_agents.adapters.policy import load_policy
     from hero_agents.adapters.policy.default_model import default_model_path
     from hero_agents.adapters.reflectors.loading import self_reflector
-    from hero_agents.rollout import run_rollouts
+    from hero_agents.phases.rollout import cycling_slots, run_episodes
     from hero_agents.testing import ScriptedChatModel
 
     policy = load_policy("default", temperature=1.0, max_new_tokens=48, seed=0)
-    rollouts = run_rollouts(make_env("tau2:mock"), policy, ["create_task_1"], max_turns=2)
+    rollouts = run_episodes(
+        make_env("tau2:mock"), policy, cycling_slots("t", ["create_task_1"], 1), max_turns=2
+    )
     assert not rollouts.failures
     (trajectory,) = rollouts.trajectories
     assert all(turn.tokens is not None for turn in trajectory.turns)

@@ -158,7 +158,7 @@ def test_a_rewritten_history_starts_a_new_sequence(tokenizer: Any) -> None:
 def test_missing_diagnoses_are_refused_with_the_trajectory_named(tokenizer: Any) -> None:
     trajectory = tool_conversation("no-diag", reflector=None)
     with pytest.raises(DistillationError, match=r"trajectory 'no-diag': has no diagnoses"):
-        build_examples([trajectory], tokenizer, mode="hero")
+        build_examples([trajectory], tokenizer, signal="hero")
 
 
 def test_mismatched_turns_are_refused_with_trajectory_and_turn(tokenizer: Any) -> None:
@@ -207,7 +207,7 @@ def test_a_mode_refuses_diagnoses_of_the_wrong_kind(
 ) -> None:
     trajectory = tool_conversation("kind", reflector=reflector)
     with pytest.raises(
-        DistillationError, match=re.escape(f"'kind', turn 0: mode '{mode}' {problem}")
+        DistillationError, match=re.escape(f"'kind', turn 0: signal '{mode}' {problem}")
     ):
         check_trajectory(trajectory, mode)
 
@@ -234,7 +234,7 @@ def test_grpo_needs_rewards(tokenizer: Any) -> None:
 
 
 def test_grpo_examples_have_no_teacher(tokenizer: Any) -> None:
-    example = build_examples([tool_conversation(reflector=None)], tokenizer, mode="grpo")[0]
+    example = build_examples([tool_conversation(reflector=None)], tokenizer, signal="grpo")[0]
     assert all(turn.teacher_prompt_ids is None for turn in example.turns)
 
 
@@ -304,4 +304,4 @@ def test_targeted_examples_train_only_the_selected_turns(tokenizer: Any) -> None
     with pytest.raises(DistillationError, match="nothing to train on"):
         build_examples([clean], tokenizer, turns="flagged", valid_share=0.0)
     with pytest.raises(DistillationError, match="grpo"):
-        build_examples([flagged], tokenizer, mode="grpo", turns="flagged")
+        build_examples([flagged], tokenizer, signal="grpo", turns="flagged")

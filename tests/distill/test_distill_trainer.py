@@ -132,7 +132,7 @@ MODES = {
 def test_each_mode_trains_end_to_end(
     tiny_model_dir: Path, tokenizer: Any, tmp_path: Path, mode: str
 ) -> None:
-    args = cpu_config(tmp_path, mode=mode, max_steps=2, learning_rate=1e-2)
+    args = cpu_config(tmp_path, signal=mode, max_steps=2, learning_rate=1e-2)
     trainer = HeroTrainer(
         str(tiny_model_dir), args=args, train_dataset=_tasks(MODES[mode], tokenizer)
     )
@@ -152,7 +152,7 @@ def test_each_mode_trains_end_to_end(
 def test_grpo_advantages_are_normalized_within_each_task(
     tiny_model_dir: Path, tokenizer: Any, tmp_path: Path
 ) -> None:
-    args = cpu_config(tmp_path, mode="grpo")
+    args = cpu_config(tmp_path, signal="grpo")
     trainer = HeroTrainer(str(tiny_model_dir), args=args, train_dataset=_tasks(None, tokenizer))
     advantages = {e.trajectory_id: e.advantage for e in trainer.train_dataset}
     assert advantages["a1"] == pytest.approx(0.7071, abs=1e-3)
@@ -166,7 +166,7 @@ def test_hero_plus_grpo_blends_the_two_losses(
     trajectories = _tasks("self", tokenizer)
     losses = {}
     for mode in ("hero", "grpo", "hero+grpo"):
-        args = cpu_config(tmp_path, mode=mode, distillation_weight=0.3, teacher_model_kind="base")
+        args = cpu_config(tmp_path, signal=mode, distillation_weight=0.3, teacher_model_kind="base")
         trainer = HeroTrainer(str(tiny_model_dir), args=args, train_dataset=trajectories)
         model = trainer.model.eval()
         losses[mode] = trainer.compute_loss(model, trainer.train_dataset).item()

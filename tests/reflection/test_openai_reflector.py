@@ -281,7 +281,7 @@ def test_long_trajectory_is_reflected_in_windows(chat_server) -> None:
 
 def test_per_turn_mode_makes_one_call_per_turn(chat_server) -> None:
     server = chat_server()
-    [result] = reflector_for(server, mode="per-turn").reflect([make_trajectory("t", turns=4)])
+    [result] = reflector_for(server, batching="per-turn").reflect([make_trajectory("t", turns=4)])
 
     assert result.ok and result.usage.calls == 4
     assert [requested_turns(r["messages"]) for r in server.requests] == [[0], [1], [2], [3]]

@@ -13,8 +13,8 @@ from reflection_server import completion, make_trajectory
 from typer.testing import CliRunner
 
 from hero_agents.adapters.reflectors import load_reflector
+from hero_agents.cli.reflect import reflect
 from hero_agents.redaction import Redactor
-from hero_agents.reflection.command import reflect
 from hero_agents.reflection.prompt import requested_turns
 from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.storage import read_trajectories, write_trajectories

@@ -10,7 +10,7 @@ import typer
 from reflection_server import completion, make_trajectory, valid_reply
 from typer.testing import CliRunner
 
-from hero_agents.reflection.command import reflect
+from hero_agents.cli.reflect import reflect
 from hero_agents.storage import read_trajectories, write_trajectories
 
 app = typer.Typer()

@@ -11,8 +11,8 @@ from reflection_server import valid_reply
 from typer.testing import CliRunner
 
 from hero_agents.adapters.envs import make_env
-from hero_agents.reflection.command import reflect
-from hero_agents.rollout import run_rollouts
+from hero_agents.cli.reflect import reflect
+from hero_agents.phases.rollout import cycling_slots, run_episodes
 from hero_agents.storage import read_trajectories, write_trajectories
 from hero_agents.testing import ScriptedChatModel
 
@@ -38,7 +38,9 @@ def test_reflect_diagnoses_every_turn_of_recorded_rollouts(chat_server, tmp_path
             AIMessage("I created the task 'Important Meeting' for user_1."),
         ]
     )
-    rollouts = run_rollouts(env, policy, ["create_task_1", "create_task_1__v0"], max_turns=6)
+    rollouts = run_episodes(
+        env, policy, cycling_slots("t", ["create_task_1", "create_task_1__v0"], 2), max_turns=6
+    )
     assert not rollouts.failures
     traces = tmp_path / "traces.jsonl"
     write_trajectories(traces, rollouts.trajectories)

@@ -29,7 +29,7 @@ from hero_agents.adapters.envs.user_sim import (
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.environment import InteractiveEpisode
 from hero_agents.errors import ConfigError
-from hero_agents.rollout import run_rollouts
+from hero_agents.phases.rollout import cycling_slots, run_episodes
 from hero_agents.testing import ScriptedChatModel
 
 
@@ -80,7 +80,9 @@ def test_interactive_episode_end_to_end_with_a_loopback_user_simulator(name: str
         episode = env.new_episode(task_id)
         assert isinstance(episode, InteractiveEpisode)
         assert episode.user_simulator.stop_signals == STOP_SIGNALS
-        result = run_rollouts(env, gold_policy(env, task_id), [task_id], max_turns=30)
+        result = run_episodes(
+            env, gold_policy(env, task_id), cycling_slots("t", [task_id], 1), max_turns=30
+        )
 
     assert not result.failures, result.failures
     (trajectory,) = result.trajectories
@@ -112,7 +114,7 @@ def test_a_user_that_never_stops_runs_out_of_turns_and_scores_zero() -> None:
     with endpoint, simulator:
         task_id = env.task_ids("test")[0]
         policy = ScriptedChatModel(responses=[AIMessage("Could you tell me more?")])
-        result = run_rollouts(env, policy, [task_id], max_turns=3)
+        result = run_episodes(env, policy, cycling_slots("t", [task_id], 1), max_turns=3)
     (trajectory,) = result.trajectories
     assert trajectory.termination == "max_turns" and len(trajectory.turns) == 3
     assert trajectory.reward == 0.0
@@ -127,7 +129,9 @@ def test_a_transfer_signal_ends_the_episode_as_a_user_stop() -> None:
     with endpoint, simulator:
         task_id = env.task_ids("test")[0]
         policy = ScriptedChatModel(responses=[AIMessage("I will transfer you to a human agent.")])
-        (trajectory,) = run_rollouts(env, policy, [task_id], max_turns=5).trajectories
+        (trajectory,) = run_episodes(
+            env, policy, cycling_slots("t", [task_id], 1), max_turns=5
+        ).trajectories
     assert trajectory.termination == "user_stop" and len(trajectory.turns) == 1
 
 
@@ -141,7 +145,9 @@ def test_local_user_simulator_serves_an_in_process_model_on_loopback(
         assert simulator.model.openai_api_base.startswith("http://127.0.0.1:")
         env = make_env("tau2:airline", user_sim=simulator)
         policy = ScriptedChatModel(responses=[AIMessage("How can I help?")])
-        result = run_rollouts(env, policy, [env.task_ids("test")[0]], max_turns=2)
+        result = run_episodes(
+            env, policy, cycling_slots("t", env.task_ids("test")[:1], 1), max_turns=2
+        )
         url = simulator.model.openai_api_base
     assert not result.failures, result.failures
     (trajectory,) = result.trajectories
@@ -190,7 +196,9 @@ def test_a_task_with_a_message_history_resumes_with_the_user() -> None:
         history = episode.initial_messages
         assert GREETING not in [m.text for m in history]  # tau2 adds no greeting to a history
         assert isinstance(history[-1], AIMessage) and not history[-1].tool_calls
-        (trajectory,) = run_rollouts(env, gold_policy(env, task_id), [task_id]).trajectories
+        (trajectory,) = run_episodes(
+            env, gold_policy(env, task_id), cycling_slots("t", [task_id], 1)
+        ).trajectories
     assert trajectory.reward == 1.0 and trajectory.termination == "user_stop"
     # the user saw the earlier exchange with roles flipped: its own request as an assistant turn,
     # the agent's tool traffic left out

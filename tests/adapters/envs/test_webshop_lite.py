@@ -19,7 +19,7 @@ from hero_agents.adapters.envs.webshop_lite import (
 from hero_agents.environment import Environment, Episode
 from hero_agents.errors import ConfigError
 from hero_agents.graphs import build_tool_agent, termination_reason
-from hero_agents.rollout import run_rollouts
+from hero_agents.phases.rollout import cycling_slots, run_episodes
 from hero_agents.testing import ScriptedChatModel
 
 
@@ -119,8 +119,11 @@ def test_no_purchase_scores_zero_and_a_near_miss_scores_part(env: WebShopLiteEnv
 
 def test_rollout_records_a_scored_webshop_lite_trajectory(env: WebShopLiteEnvironment) -> None:
     task_id = env.task_ids("train")[0]
-    result = run_rollouts(
-        env, ScriptedChatModel(responses=env.gold_messages(task_id)), [task_id], max_turns=10
+    result = run_episodes(
+        env,
+        ScriptedChatModel(responses=env.gold_messages(task_id)),
+        cycling_slots("t", [task_id], 1),
+        max_turns=10,
     )
     (trajectory,) = result.trajectories
     assert trajectory.env == "webshop-lite" and trajectory.reward == 1.0

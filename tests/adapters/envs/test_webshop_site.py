@@ -14,7 +14,7 @@ from hero_agents.adapters.envs.webshop_lite import WebShopLiteEnvironment
 from hero_agents.adapters.envs.webshop_site import WebShopSiteEnvironment
 from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError, EnvError
-from hero_agents.rollout import run_rollouts
+from hero_agents.phases.rollout import cycling_slots, run_episodes
 from hero_agents.testing import ScriptedChatModel
 
 
@@ -138,7 +138,9 @@ def test_rollout_on_the_site_through_the_agent_graph(
 ) -> None:
     site_id, lite_id = fixed(lite, 12)
     policy = ScriptedChatModel(responses=lite.gold_messages(lite_id))
-    (trajectory,) = run_rollouts(site, policy, [site_id], max_turns=10).trajectories
+    (trajectory,) = run_episodes(
+        site, policy, cycling_slots("t", [site_id], 1), max_turns=10
+    ).trajectories
     assert trajectory.reward == 1.0 and trajectory.env == site.name
     assert trajectory.termination == "stop"
     done_page = trajectory.turns[-2].observation[0]["content"]

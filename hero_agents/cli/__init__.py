@@ -1,5 +1,9 @@
-"""The ``hero`` command line. Each command lives beside the code it drives; this module only
-builds the app and registers them (their modules import lightly, so ``hero --help`` is fast)."""
+"""The ``hero`` command line: every typer command, and the wiring of concrete adapters.
+
+Each command module builds what it needs through `hero_agents.cli.wiring` (the one place that
+picks adapters) and runs the core's phases (`hero_agents.phases`) or loop. Modules import their
+heavy dependencies inside the commands, so ``hero --help`` is fast.
+"""
 
 from __future__ import annotations
 
@@ -27,16 +31,15 @@ def main(
 
 
 def _register_commands() -> None:
-    from hero_agents.adapters.importers.command import import_command
-    from hero_agents.adapters.policy.serve_command import serve
-    from hero_agents.distill.command import distill
-    from hero_agents.eval_command import evaluate
-    from hero_agents.loop.commands import train, warmup
-    from hero_agents.loop.compare import compare
-    from hero_agents.loop.demo import demo
-    from hero_agents.loop.report import report
-    from hero_agents.reflection.command import reflect
-    from hero_agents.rollout_command import rollout
+    from hero_agents.cli.compare import compare
+    from hero_agents.cli.demo import demo
+    from hero_agents.cli.distill import distill
+    from hero_agents.cli.episodes import evaluate, rollout
+    from hero_agents.cli.import_traces import import_command
+    from hero_agents.cli.reflect import reflect
+    from hero_agents.cli.report import report
+    from hero_agents.cli.serve import serve
+    from hero_agents.cli.train import train, warmup
 
     for command in (rollout, reflect, distill, serve, warmup, train, report, demo, compare):
         app.command()(command)

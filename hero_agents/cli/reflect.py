@@ -1,8 +1,9 @@
 """``hero reflect``: diagnose every turn of recorded trajectories.
 
 Writes the same trajectories with ``diagnoses`` filled, appending each as soon as it is
-diagnosed (so in completion order, not input order). A trajectory that could not be diagnosed
-is not written: it is named, with the reason, in the summary (and in ``--failures FILE``).
+diagnosed (so in completion order, not input order), through `hero_agents.phases.reflect`. A
+trajectory that could not be diagnosed is not written: it is named, with the reason, in the
+summary (and in ``--failures FILE``).
 Exit status: 0 when every trajectory was diagnosed; 1 when some failed (0 with
 ``--allow-failures``); 2 for a bad spec, file or option, or an error that stops the run (a
 refused key, an unreachable server). ``--append`` resumes: ids already in ``--out`` are skipped,
@@ -17,25 +18,23 @@ on). Diagnoses keep the placeholders the reflector saw; a table says what was re
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from hero_agents.console import check_output, console, fail, progress_bar, stdout
+from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
 from hero_agents.errors import ConfigError, HeroError, TraceFormatError
+from hero_agents.outputs import check_output_file, start_output_file, write_mode
+from hero_agents.phases.reflect import reflect_trajectories
 from hero_agents.redaction import RedactionReport, RedactionRule, Redactor
 from hero_agents.reflection.base import ReflectionSummary
 from hero_agents.reflection.cache import default_cache_dir
 from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.spec import SPEC_FORMS, parse_reflector_spec
-from hero_agents.storage import TrajectoryWriter, iter_trajectories, read_trajectories
-from hero_agents.trajectory import Trajectory
+from hero_agents.storage import iter_trajectories, read_trajectories
 
 _LLM_KINDS = ("openai", "openai-compatible", "self")
 
@@ -63,8 +62,9 @@ def reflect(
     structured: Annotated[
         str, typer.Option(help="Structured output: auto, json_schema, json_object or off.")
     ] = "auto",
-    mode: Annotated[
-        str, typer.Option(help="batched (one call per trajectory) or per-turn.")
+    batching: Annotated[
+        str,
+        typer.Option("--batching", "--mode", help="batched (one call per trajectory) or per-turn."),
     ] = "batched",
     cache_dir: Annotated[
         Path | None,
@@ -76,7 +76,10 @@ def reflect(
         typer.Option(help="Environment variable holding the API key (default: see --reflector)."),
     ] = None,
     append: Annotated[
-        bool, typer.Option(help="Add to an existing --out, skipping trajectories already in it.")
+        bool,
+        typer.Option(
+            help="Add to an existing --out, skipping trajectories already in it (resume)."
+        ),
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
     failures: Annotated[
@@ -111,96 +114,87 @@ def reflect(
         spec = parse_reflector_spec(reflector)
         if not traces.exists():
             raise TraceFormatError(f"{traces}: no such trace file")
+        mode = write_mode(append=append, overwrite=overwrite)
+        inputs = [traces, *([demos] if demos else [])]
+        check_output_file(out, mode=mode, inputs=inputs)
+        if failures is not None:
+            check_output_file(failures, mode="overwrite", inputs=inputs, flag="--failures")
         redaction = _redaction(redact, redact_pattern or [])
-        done: set[str] = set()
-        if append and out.exists():
-            with TrajectoryWriter(out):  # cuts a torn last line left by a killed run
-                pass
-            done = {trajectory.id for trajectory in iter_trajectories(out)}
-        options: dict[str, Any] = {}
-        if spec.kind in _LLM_KINDS:
-            options = {
-                "max_concurrency": concurrency,
-                "timeout_s": timeout,
-                "max_retries": max_retries,
-                "structured_output": structured,
-                "mode": mode,
-            }
-            if context_tokens is not None:
-                options["context_tokens"] = context_tokens
-            if not no_cache and (cache_dir is not None or spec.kind != "self"):
-                options["cache_dir"] = cache_dir or default_cache_dir()
+        options = _llm_options(spec.kind, locals())
         api_key = None
         if api_key_env:
             api_key = os.environ.get(api_key_env)
             if not api_key:
                 raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
         pool = read_trajectories(demos or traces) if spec.kind == "demo" else None
-        # Before the reflector holds resources, after every other check: --overwrite deletes
-        # the old file only once the options are known to be valid.
-        check_output(out, append=append, overwrite=overwrite)
-        with console.status(f"loading reflector {spec}"):
+        total = _count_lines(traces)
+        if total == 0:
+            console.print(f"[yellow]warning:[/] {escape(str(traces))} holds no trajectory")
+        with console.status(f"loading reflector {escape(str(spec))}"):
             reflector_ = load_reflector(
                 spec, demos=pool, api_key=api_key, redaction=redaction, **options
             )
+        # Last: --overwrite deletes the old file only once everything else is valid.
+        start_output_file(out, mode=mode)
+        if failures is not None:
+            failures.unlink(missing_ok=True)
     except HeroError as error:
         raise fail(error) from None
 
     summary = ReflectionSummary()
     try:
-        with reflector_, TrajectoryWriter(out) as writer, progress_bar() as progress:
-            bar = progress.add_task(f"reflect ({spec})", total=_count_lines(traces), status="")
-
-            def todo() -> Iterator[Trajectory]:
-                for trajectory in iter_trajectories(traces):
-                    if trajectory.id in done:
-                        progress.update(bar, advance=1, status="already in --out")
-                    else:
-                        yield trajectory
-
-            async def run() -> None:
-                async for result in reflector_.astream(todo()):
-                    summary.add(result)
-                    if result.ok:
-                        writer.write(result.trajectory)
-                        status = "cached" if result.cached else f"{summary.usage.calls} calls"
-                    else:
-                        status = f"[red]failed {result.trajectory.id}"
-                    progress.update(bar, advance=1, status=status)
-
-            asyncio.run(run())
+        with reflector_, phase_progress() as progress:
+            reflect_trajectories(
+                reflector_,
+                iter_trajectories(traces),
+                out,
+                failures=failures,
+                total=total,
+                progress=progress,
+                phase=f"reflect ({spec})",
+                summary=summary,
+            )
     except HeroError as error:
         console.print(
-            f"{summary.diagnosed} trajectories were written to {out}; "
-            "rerun with --append to continue"
+            f"{summary.diagnosed} trajectories were written to {escape(str(out))}; rerun with "
+            "--append to continue"
         )
         raise fail(error) from None
 
-    _print_summary(
-        summary,
-        spec=str(spec),
-        out=out,
-        skipped=len(done),
-        prices=(
-            price_prompt,
-            price_completion,
-        ),
-    )
+    _print_summary(summary, spec=str(spec), out=out, prices=(price_prompt, price_completion))
     if isinstance(reflector_, RedactingReflector):
         _print_redaction(reflector_.report, spec=str(spec))
     elif redact is False:
-        console.print(f"[yellow]--no-redact:[/] trajectories went to {spec} unredacted")
-    if failures is not None:
-        failures.parent.mkdir(parents=True, exist_ok=True)
-        with failures.open("w", encoding="utf-8") as handle:
-            for trajectory_id, reason in summary.failures.items():
-                handle.write(json.dumps({"id": trajectory_id, "error": reason}) + "\n")
+        console.print(
+            f"[yellow]--no-redact:[/] trajectories went to {escape(str(spec))} unredacted"
+        )
     for trajectory_id, reason in list(summary.failures.items())[:50]:
-        console.print(f"[red]not diagnosed:[/] {trajectory_id}: {reason}", soft_wrap=True)
+        console.print(
+            f"[red]not diagnosed:[/] {escape(trajectory_id)}: {escape(reason)}", soft_wrap=True
+        )
     if len(summary.failures) > 50:
         console.print(f"... and {len(summary.failures) - 50} more (see --failures FILE)")
     if summary.failures and not allow_failures:
         raise typer.Exit(code=1)
+
+
+def _llm_options(kind: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `OpenAIReflectorConfig` settings the command's options give an LLM reflector."""
+    if kind not in _LLM_KINDS:
+        return {}
+    options: dict[str, Any] = {
+        "max_concurrency": arguments["concurrency"],
+        "timeout_s": arguments["timeout"],
+        "max_retries": arguments["max_retries"],
+        "structured_output": arguments["structured"],
+        "batching": arguments["batching"],
+    }
+    if arguments["context_tokens"] is not None:
+        options["context_tokens"] = arguments["context_tokens"]
+    cache_dir = arguments["cache_dir"]
+    if not arguments["no_cache"] and (cache_dir is not None or kind != "self"):
+        options["cache_dir"] = cache_dir or default_cache_dir()
+    return options
 
 
 def _redaction(redact: bool | None, patterns: list[str]) -> Redactor | Literal["auto"] | None:
@@ -225,7 +219,7 @@ def _count_lines(path: Path) -> int:
 
 
 def _print_redaction(report: RedactionReport, *, spec: str) -> None:
-    table = Table(title=f"redacted before reflection by {spec}", show_header=False)
+    table = Table(title=escape(f"redacted before reflection by {spec}"), show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
     table.add_row(
@@ -241,7 +235,6 @@ def _print_summary(
     *,
     spec: str,
     out: Path,
-    skipped: int,
     prices: tuple[float | None, float | None],
 ) -> None:
     usage = summary.usage
@@ -259,11 +252,11 @@ def _print_summary(
         ("prompt tokens", str(usage.prompt_tokens)),
         ("completion tokens", str(usage.completion_tokens)),
     ]
-    if skipped:
-        rows.insert(1, ("already in --out (skipped)", str(skipped)))
+    if summary.skipped:
+        rows.insert(1, ("already in --out (skipped)", str(summary.skipped)))
     if prices[0] is not None and prices[1] is not None:
         rows.append(("cost (USD)", f"{summary.cost_usd(prices[0], prices[1]):.4f}"))
-    table = Table(title=f"hero reflect · {spec} → {out}", show_header=False)
+    table = Table(title=escape(f"hero reflect · {spec} → {out}"), show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
     for name, value in rows:

@@ -1,6 +1,6 @@
 """``hero serve``: run the policy on a vLLM server until interrupted.
 
-Wired into the ``hero`` typer app by `hero_agents.cli` (``app.command()(serve)``).
+Registered in the ``hero`` typer app by `hero_agents.cli`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from hero_agents.console import console, fail
+from hero_agents.cli.console import console, fail
 from hero_agents.errors import HeroError
 
 

@@ -27,8 +27,9 @@ from hero_agents.adapters.importers.pipeline import (
 from hero_agents.adapters.importers.registry import FORMATS, get_format
 from hero_agents.adapters.importers.report import ImportReport, Problem
 from hero_agents.adapters.importers.sources import expand_sources, total_bytes
-from hero_agents.console import check_output, console, fail, progress_bar, stdout
+from hero_agents.cli.console import console, escape, fail, progress_bar, stdout
 from hero_agents.errors import ConfigError, HeroError
+from hero_agents.outputs import check_output_file, start_output_file, write_mode
 from hero_agents.storage import TrajectoryWriter
 
 _FORMATS_HELP = "; ".join(f"{name}: {fmt.description}" for name, fmt in FORMATS.items())
@@ -93,9 +94,11 @@ def import_command(
         )
         if problems is not None and problems.resolve() == out.resolve():
             raise ConfigError("--problems and --out must be different files")
-        if out.exists() and out.resolve() in {source.resolve() for source in sources}:
-            raise ConfigError(f"--out {out} is one of the sources: write it outside SRC")
-        check_output(out, append=append, overwrite=overwrite)
+        mode = write_mode(append=append, overwrite=overwrite)
+        check_output_file(out, mode=mode, inputs=sources)
+        if problems is not None:
+            check_output_file(problems, mode="overwrite", inputs=sources, flag="--problems")
+        start_output_file(out, mode=mode)
     except HeroError as error:
         raise fail(error) from None
 
@@ -154,8 +157,10 @@ def _print_report(report: ImportReport, *, sources: int, out: Path, seconds: flo
         table.add_row(name, value)
     stdout.print(table)
     for kind, count in sorted(report.problems.items()):
-        console.print(f"[red]{kind}[/] ({count}):", soft_wrap=True)
+        console.print(f"[red]{escape(kind)}[/] ({count}):", soft_wrap=True)
         for problem in report.examples[kind]:
-            console.print(f"  {problem.location}: {problem.message}", soft_wrap=True)
+            console.print(
+                f"  {escape(problem.location)}: {escape(problem.message)}", soft_wrap=True
+            )
         if count > len(report.examples[kind]):
             console.print(f"  ... and {count - len(report.examples[kind])} more (see --problems)")

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hero_agents.console import console, fail, stdout
-from hero_agents.errors import ConfigError, HeroError
+from hero_agents.cli.console import console, escape, fail, stdout
+from hero_agents.errors import HeroError
 
 DEMO_SETTINGS: dict[str, Any] = {
     "env": "tau2:mock",
@@ -60,7 +60,7 @@ def demo(
     overwrite: Annotated[bool, typer.Option(help="Start over (deletes --out).")] = False,
 ) -> None:
     """Warm-start, evaluate, train with HERO, evaluate again: the embedded default on a CPU."""
-    from hero_agents.loop.commands import eval_table, run_training
+    from hero_agents.cli.train import eval_table, train_in_folder
     from hero_agents.loop.config import parse_train_config
     from hero_agents.loop.report import plot_run, run_table
 
@@ -72,9 +72,11 @@ def demo(
     }
     try:
         config = parse_train_config(settings, source="hero demo")
-        console.print(f"diagnoses by: {reflector_description(config.reflector, config.model)}")
-        rows = run_training(config, out, overwrite=overwrite)
-    except (HeroError, ConfigError) as error:
+        console.print(
+            f"diagnoses by: {escape(reflector_description(config.reflector, config.model))}"
+        )
+        rows = train_in_folder(config, out, overwrite=overwrite)
+    except HeroError as error:
         raise fail(error) from None
     first, last = rows[0], rows[-1]
     stdout.print(
@@ -86,7 +88,9 @@ def demo(
             ],
         )
     )
-    stdout.print(f"diagnoses written by: {reflector_description(config.reflector, config.model)}")
+    stdout.print(
+        f"diagnoses written by: {escape(reflector_description(config.reflector, config.model))}"
+    )
     reflected = sum((row.get("reflect") or {}).get("diagnosed", 0) for row in rows)
     failed = sum((row.get("reflect") or {}).get("failed", 0) for row in rows)
     stdout.print(f"trajectories diagnosed: {reflected}, not diagnosable: {failed}")
@@ -94,4 +98,4 @@ def demo(
     paths = plot_run(rows, report, label="hero demo")
     (report / "report.md").write_text(f"# hero demo\n\n{run_table(rows)}")
     total = sum(sum(row["seconds"].values()) for row in rows)
-    console.print(f"{total:.0f} s of work · plots: {', '.join(map(str, paths))}")
+    console.print(f"{total:.0f} s of work · plots: {escape(', '.join(map(str, paths)))}")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from hero_agents.console import console, fail, stdout
+from hero_agents.cli import wiring
+from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
 from hero_agents.errors import HeroError
 from hero_agents.loop.config import TrainConfig
-from hero_agents.loop.session import Session
+from hero_agents.outputs import check_not_input, claim_folder
+from hero_agents.storage import write_json_atomic
 
 
 def _percent(value: float | None) -> str:
@@ -34,7 +37,7 @@ def iteration_line(row: dict[str, Any]) -> str:
     reflect = row.get("reflect")
     if reflect and reflect.get("reflector"):
         diagnosed, failed = reflect["diagnosed"], reflect["failed"]
-        parts.append(f"reflect {diagnosed} ok / {failed} failed ({reflect['reflector']})")
+        parts.append(f"reflect {diagnosed} ok / {failed} failed ({escape(reflect['reflector'])})")
     train = row.get("train")
     if train:
         parts.append(
@@ -55,7 +58,7 @@ def iteration_line(row: dict[str, Any]) -> str:
 def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     """Held-out figures of some policies, one row each (fits an 80-column terminal)."""
     episodes = {figures["episodes"] for _, figures in rows}
-    table = Table(title=f"{title} · {'/'.join(map(str, sorted(episodes)))} episodes")
+    table = Table(title=escape(f"{title} · {'/'.join(map(str, sorted(episodes)))} episodes"))
     table.add_column("policy", no_wrap=True)
     for column in ("success", "pass^k", "turns", "unnecessary", "invalid"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -63,7 +66,7 @@ def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
         hat = figures.get("pass_hat_k") or {}
         top = max(hat, key=int) if hat else None
         table.add_row(
-            name,
+            escape(name),
             _percent(figures["success_rate"]),
             f"{_percent(hat[top])} (k={top})" if top else "-",
             _number(figures["mean_turns"]),
@@ -85,24 +88,27 @@ def warmup(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Warm-start the policy on train-split demonstrations and measure it on held-out tasks."""
-    from hero_agents.loop.config import load_train_config
+    from hero_agents.loop.config import dump_config, load_train_config
+    from hero_agents.loop.run_dir import RUN_FOLDER
     from hero_agents.loop.runner import evaluate_policy
-    from hero_agents.loop.session import open_backend, open_session, phase_progress
 
     try:
         config = load_train_config(config_path)
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise HeroError(f"{out} exists: pass --overwrite to replace it")
-        session = open_session(config)
-        backend = open_backend(config, session.warm_model, out)
+        env = wiring.check_config(config)
+        claim_folder(out, RUN_FOLDER, overwrite=overwrite, inputs=[config_path])
+        dump_config(config, out / RUN_FOLDER.marker)
+        with phase_progress() as progress:
+            session = wiring.open_session(config, env=env, progress=progress)
+        backend = wiring.open_backend(config, session.warm_model, out)
     except HeroError as error:
         raise fail(error) from None
     summary = session.warm_start.get("summary") or {}
     try:
         with phase_progress() as progress:
             figures = evaluate_policy(
-                config, session.env, backend, out, progress=progress, overwrite=overwrite
+                config, session.env, backend, out / "eval.jsonl", progress=progress
             )
+        write_json_atomic(out / "eval.json", figures)
     except HeroError as error:
         raise fail(error) from None
     finally:
@@ -110,7 +116,7 @@ def warmup(
     console.print(
         f"warm start: {summary.get('steps', 0)} SFT steps on {summary.get('demonstrations', 0)} "
         f"train demonstrations (loss {_number(summary.get('first_loss'), 3)} → "
-        f"{_number(summary.get('last_loss'), 3)}) → {session.warm_model}"
+        f"{_number(summary.get('last_loss'), 3)}) → {escape(str(session.warm_model))}"
     )
     stdout.print(eval_table(f"{config.env} held-out tasks · {out}", [("warm start", figures)]))
     stdout.print(
@@ -125,15 +131,18 @@ def train(
         Path | None, typer.Option(help="Run folder (default: runs/<config name>).")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Start over in an existing run folder (deletes it).")
+        bool,
+        typer.Option(help="Start over in an existing run folder (deletes what hero wrote there)."),
     ] = False,
 ) -> None:
-    """Run the training loop; rerun the same command to resume a run that was stopped."""
+    """Run the training loop; rerun the same command to resume a run that was stopped (raise
+    budget.iterations in the config to extend a finished one)."""
     from hero_agents.loop.config import load_train_config
 
     root = out if out is not None else Path("runs") / config_path.stem
     try:
-        rows = run_training(load_train_config(config_path), root, overwrite=overwrite)
+        config = load_train_config(config_path)
+        rows = train_in_folder(config, root, overwrite=overwrite, inputs=[config_path])
     except HeroError as error:
         raise fail(error) from None
     first, last = rows[0], rows[-1]
@@ -146,54 +155,37 @@ def train(
             ],
         )
     )
-    console.print(f"metrics: {root / 'metrics.jsonl'} · plots: hero report {root}")
+    console.print(
+        f"metrics: {escape(str(root / 'metrics.jsonl'))} · plots: hero report {escape(str(root))}"
+    )
 
 
-def run_training(
+def train_in_folder(
     config: TrainConfig,
     root: Path,
     *,
     overwrite: bool = False,
-    session: Session | None = None,
-    backend: Any = None,
+    inputs: Sequence[Path] = (),
 ) -> list[dict[str, Any]]:
-    """Set up (or resume) the run in `root` and carry it to the end of its budget.
+    """Check everything, set up (or resume) the run in `root`, and carry it to the end of its
+    budget with a progress display; returns the metrics rows. Used by ``train`` and ``demo``."""
+    from hero_agents.loop.training import prepare_run, run_training
 
-    A `session` and `backend` may be shared between runs (``hero compare``); the backend is
-    then reset to the warm start first and left open.
-    """
-    from hero_agents.loop.run_dir import RunDir, write_json_atomic
-    from hero_agents.loop.runner import TrainingRun, prepare_run
-    from hero_agents.loop.session import open_backend, open_session, phase_progress, run_log
-    from hero_agents.loop.tracking import MetricsTracker
-
+    env = wiring.check_config(config)
+    check_not_input(root, inputs)
     prepare_run(config, root, overwrite=overwrite)
-    with run_log(RunDir(root).log):
-        session = session if session is not None else open_session(config)
-        write_json_atomic(RunDir(root).warmup, session.warm_start)
-        owned = backend is None
-        backend = open_backend(config, session.warm_model, root) if owned else backend
-        if not owned:
-            backend.reset()
-        tracker = MetricsTracker(config.report_to, root, config.model_dump(mode="json"))
-
-        def finished(row: dict[str, Any]) -> None:
-            console.print(iteration_line(row))
-            tracker.log(row)
-
+    with phase_progress() as progress:
+        session = wiring.open_session(config, env=env, progress=progress)
+        backend = wiring.open_backend(config, session.warm_model, root)
         try:
-            with phase_progress() as progress:
-                run = TrainingRun(
-                    config,
-                    root,
-                    env=session.env,
-                    backend=backend,
-                    warm_model=session.warm_model,
-                    progress=progress,
-                    on_iteration=finished,
-                )
-                return run.run()
+            return run_training(
+                config,
+                root,
+                session=session,
+                backend=backend,
+                llm_reflector=wiring.llm_reflectors(backend),
+                progress=progress,
+                on_iteration=lambda row: console.print(iteration_line(row)),
+            )
         finally:
-            tracker.close()
-            if owned:
-                backend.close()
+            backend.close()
