@@ -226,6 +226,20 @@ def test_doing_nothing_or_the_wrong_thing_scores_zero(mock_env: Tau2Environment)
     assert score.reward == 0.0 and score.info["db_check"]["db_match"] is False
 
 
+def test_held_out_kinds_with_several_calls_need_all_of_them(mock_env: Tau2Environment) -> None:
+    several = [
+        i
+        for i in mock_env.task_ids("test-templates")
+        if len(mock_env.task(i).evaluation_criteria.actions) > 1
+    ]
+    assert len(several) == 4 * 8  # two tasks, create then complete, by name, complete all
+    for task_id in several:
+        episode = mock_env.new_episode(task_id)
+        script = oracle_script(episode)
+        state = play(episode, [*script[:-2], script[-1]])  # the last call left out
+        assert score_state(episode, state) == 0.0, task_id
+
+
 def test_right_actions_but_turn_budget_exhausted_scores_zero(mock_env: Tau2Environment) -> None:
     episode = mock_env.new_episode("update_task_1")
     state = play(episode, oracle_script(episode)[:-1] * 2, max_turns=1)
