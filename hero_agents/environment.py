@@ -65,7 +65,8 @@ class Environment(Protocol):
     name: str
 
     def task_ids(self, split: str = "all") -> list[str]:
-        """Task ids of a split (``"train"``, ``"test"`` or ``"all"``)."""
+        """Task ids of a split: ``"train"``, ``"test"``, ``"all"``, or another held-out split
+        the environment names (``tau2:mock``'s ``"test-templates"``)."""
         ...
 
     def new_episode(self, task_id: str) -> Episode:

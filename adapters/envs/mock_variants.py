@@ -1,13 +1,21 @@
-"""Generated variants of tau2's mock-domain tasks, so `tau2:mock` has real train/test splits.
+"""Generated variants of tau2's mock-domain tasks, so `tau2:mock` has real held-out splits.
 
-A variant re-applies one original task's structure (create a task, update a status, continue a
+A variant re-applies one template (a kind of task: create a task, update a status, continue a
 conversation, refuse a deletion...) to other users, titles and statuses. It is a plain tau2
 `Task`: the users and tasks it needs are added to the episode's database copy through
 ``initial_state.initialization_data``, so tau2's own environment and evaluator run it unchanged.
 Ids of created tasks and the tool results inside generated message histories are not written by
 hand: they come from executing tau2's mock tools on a scratch copy of the variant's database.
 
-Variants are deterministic: each one's random choices are seeded by (seed, original id, index).
+Two families of templates:
+- `TEMPLATES`, one per original tau2 mock task: its variants make the ``train`` and ``test``
+  splits, so a test task is a kind seen in training with new argument values;
+- `HELD_OUT_TEMPLATES`, kinds of task no train task has (a description argument, two calls,
+  a call that uses the id another one returned, a look-up before acting, information to tell):
+  their variants make the ``test-templates`` split, which measures generalizing to a new kind of
+  task. Most of these kinds take two or more calls, so the split is also harder.
+
+Variants are deterministic: each one's random choices are seeded by (seed, template id, index).
 """
 
 from __future__ import annotations
@@ -25,8 +33,18 @@ from tau2.environment.environment import Environment as Tau2Env
 from hero_agents.adapters.envs.tau2_env import tau2_domain
 from hero_agents.errors import EnvError
 
-VARIANTS_PER_TASK = 7
-"""Variants generated for each original mock task that has a template."""
+FIRST_VARIANTS = 7
+"""Variants 0-6 of each original mock task: 2 and 5 test, the others train. The train split has
+been these 40 tasks since variants exist (warm starts and earlier figures rest on it)."""
+
+MORE_TEST_VARIANTS = 5
+"""Variants 7-11 of each original mock task, all test: 8 test tasks per template, 64 in all."""
+
+HELD_OUT_VARIANTS = 8
+"""Variants of each held-out template, all in the ``test-templates`` split."""
+
+SPLITS: tuple[str, ...] = ("train", "test", "test-templates")
+"""`tau2:mock`'s splits (besides ``all``)."""
 
 SEED = 0
 """Seed of the generated variants."""
@@ -151,6 +169,29 @@ def _create_history(world: _World, user_id: str, title: str, description: str) -
     return history, task_id
 
 
+def _create_action(
+    user_id: str, title: str, *, description: str | None = None, action_id: str = "create_1"
+) -> dict[str, Any]:
+    arguments = {"user_id": user_id, "title": title}
+    if description is not None:
+        arguments["description"] = description
+    return {
+        "action_id": action_id,
+        "name": "create_task",
+        "arguments": arguments,
+        "info": "Create the requested task",
+    }
+
+
+def _lookup_action() -> dict[str, Any]:
+    return {
+        "action_id": "lookup_1",
+        "name": "get_users",
+        "arguments": {},
+        "info": "Look the user and their tasks up",
+    }
+
+
 def _update_action(task_id: str, status: str) -> dict[str, Any]:
     return {
         "action_id": "update_1",
@@ -175,16 +216,7 @@ Template = Callable[[_World], dict[str, Any]]
 def _create(world: _World, *, assert_pending: bool = False) -> dict[str, Any]:
     user_id, title = world.any_user(), world.title()
     _, result = _run(world.scratch_env(), "create_task", user_id=user_id, title=title)
-    criteria: dict[str, Any] = {
-        "actions": [
-            {
-                "action_id": "create_1",
-                "name": "create_task",
-                "arguments": {"user_id": user_id, "title": title},
-                "info": "Create the requested task",
-            }
-        ]
-    }
+    criteria: dict[str, Any] = {"actions": [_create_action(user_id, title)]}
     if assert_pending:
         criteria["env_assertions"] = [_status_assertion(json.loads(result)["task_id"], "pending")]
     return {
@@ -309,14 +341,183 @@ TEMPLATES: dict[str, Template] = {
 criteria are natural-language assertions, which cannot be scored offline)."""
 
 
+_TOPICS = [
+    "a billing question", "a complaint about the service", "the settings of an account",
+    "a data privacy request", "a contract signed last month", "an invoice received this week",
+]  # fmt: skip
+
+
+def _create_with_description(world: _World) -> dict[str, Any]:
+    user_id, title = world.any_user(), world.title()
+    description = world.rng.choice(_DESCRIPTIONS)
+    return {
+        "instructions": f"You are {world.name(user_id)} (user id {user_id}). Ask for a new task "
+        f"called '{title}' with the description '{description}'.",
+        "ticket": f"User {user_id} needs a new task called '{title}' with the description "
+        f"'{description}'.",
+        "criteria": {
+            "actions": [_create_action(user_id, title, description=description)],
+        },
+    }
+
+
+def _transfer_on_request(world: _World) -> dict[str, Any]:
+    user_id = world.any_user()
+    topic = world.rng.choice(_TOPICS)
+    return {
+        "instructions": f"You are {world.name(user_id)} ({user_id}). You want to speak with a "
+        f"human agent about {topic}; insist on a human.",
+        "ticket": f"User {user_id} asks to speak with a human agent about {topic}.",
+        "criteria": {
+            "actions": [
+                {
+                    "action_id": "transfer_1",
+                    "name": "transfer_to_human_agents",
+                    "arguments": {"summary": f"User {user_id} asks for a human agent ({topic})."},
+                    "compare_args": [],
+                    "info": "Transfer the user to a human agent, as they asked",
+                }
+            ],
+            "reward_basis": ["DB", "ACTION"],
+        },
+    }
+
+
+def _create_two(world: _World) -> dict[str, Any]:
+    user_id, first, second = world.any_user(), world.title(), world.title()
+    return {
+        "instructions": f"You are {world.name(user_id)} (user id {user_id}). Ask for two new "
+        f"tasks: first '{first}', then '{second}'.",
+        "ticket": f"User {user_id} needs two new tasks: first one called '{first}', then one "
+        f"called '{second}'.",
+        "criteria": {
+            "actions": [
+                _create_action(user_id, first),
+                _create_action(user_id, second, action_id="create_2"),
+            ]
+        },
+    }
+
+
+def _create_then_complete(world: _World) -> dict[str, Any]:
+    user_id, title = world.any_user(), world.title()
+    _, result = _run(world.scratch_env(), "create_task", user_id=user_id, title=title)
+    task_id = json.loads(result)["task_id"]
+    return {
+        "instructions": f"You are {world.name(user_id)} (user id {user_id}). You already did "
+        f"some work and want it on record: ask for a new task called '{title}', marked as "
+        "completed.",
+        "ticket": f"User {user_id} already finished some work: create a task called '{title}' "
+        "for them, then mark that task as completed.",
+        "criteria": {
+            "actions": [_create_action(user_id, title), _update_action(task_id, "completed")]
+        },
+    }
+
+
+def _create_for_named_user(world: _World) -> dict[str, Any]:
+    user_id, title = world.any_user(), world.title()
+    name = world.name(user_id)
+    return {
+        "instructions": f"You are {name}. You do not know your user id. Ask for a new task "
+        f"called '{title}'.",
+        "ticket": f"{name} needs a new task called '{title}'. They do not know their user id.",
+        "criteria": {"actions": [_lookup_action(), _create_action(user_id, title)]},
+    }
+
+
+def _complete_all(world: _World) -> dict[str, Any]:
+    user_id = world.add_user()
+    task_ids = [world.add_task(user_id, "pending") for _ in range(world.rng.randint(2, 3))]
+    return {
+        "instructions": f"You are {world.name(user_id)} (user id {user_id}). You finished "
+        "everything: ask for all of your tasks to be marked as completed. You do not know "
+        "their ids.",
+        "ticket": f"User {user_id} finished all their work: mark every task of theirs as "
+        "completed.",
+        "criteria": {
+            "actions": [_lookup_action()]
+            + [
+                {**_update_action(task_id, "completed"), "action_id": f"update_{i + 1}"}
+                for i, task_id in enumerate(task_ids)
+            ]
+        },
+    }
+
+
+def _tell_task_ids(world: _World) -> dict[str, Any]:
+    user_id = world.add_user()
+    task_ids = [
+        world.add_task(user_id, world.rng.choice(_STATUSES)) for _ in range(world.rng.randint(1, 3))
+    ]
+    return {
+        "instructions": f"You are {world.name(user_id)} (user id {user_id}). You want to know "
+        "the ids of all of your tasks.",
+        "ticket": f"User {user_id} wants to be told the ids of all their tasks.",
+        "criteria": {"actions": [_lookup_action()], "communicate_info": task_ids},
+    }
+
+
+HELD_OUT_TEMPLATES: dict[str, tuple[str, Template]] = {
+    "create_task_with_description": (
+        "Create a task with a title and a description",
+        _create_with_description,
+    ),
+    "transfer_on_request": (
+        "Transfer a user who asks for a human agent",
+        _transfer_on_request,
+    ),
+    "create_two_tasks": ("Create two tasks in the order asked", _create_two),
+    "create_and_complete_task": (
+        "Create a task, then mark it completed by the id its creation returned",
+        _create_then_complete,
+    ),
+    "create_task_for_named_user": (
+        "Find a user's id from their name, then create a task for them",
+        _create_for_named_user,
+    ),
+    "complete_all_user_tasks": (
+        "Look up a user's tasks, then mark every one completed",
+        _complete_all,
+    ),
+    "tell_user_task_ids": (
+        "Look up a user's tasks and tell the user their ids",
+        _tell_task_ids,
+    ),
+}
+"""Kinds of task that no train task has, by id: (purpose, generator). Their variants form the
+``test-templates`` split."""
+
+_PERSONA = "Professional and direct communicator who writes in a clear and concise style"
+
+
+def held_out_prototype(kind: str) -> Task:
+    """The task a held-out template's variants are made from (no arguments of its own; not a
+    task of any split)."""
+    purpose, _ = HELD_OUT_TEMPLATES[kind]
+    return Task.model_validate(
+        {
+            "id": kind,
+            "description": {"purpose": f"{purpose} (a kind of task held out of training)"},
+            "user_scenario": {"persona": _PERSONA, "instructions": purpose},
+            "evaluation_criteria": {},
+        }
+    )
+
+
 def make_variant(original: Task, index: int, *, seed: int = SEED) -> Task:
-    """Variant `index` of an original mock task (one that has a template)."""
-    if original.id not in TEMPLATES:
+    """Variant `index` of an original mock task that has a template, or of a held-out
+    template's `held_out_prototype`."""
+    if original.id in TEMPLATES:
+        template = TEMPLATES[original.id]
+    elif original.id in HELD_OUT_TEMPLATES:
+        template = HELD_OUT_TEMPLATES[original.id][1]
+    else:
         raise KeyError(f"no variant template for mock task {original.id!r}")
     rng = random.Random(f"{seed}:{original.id}:{index}")
     world = _World(tau2_domain("mock").db_data(), rng)
     world.populate()
-    fields = TEMPLATES[original.id](world)
+    fields = template(world)
     scenario = original.user_scenario.model_copy(update={"instructions": fields["instructions"]})
     criteria = {
         **original.evaluation_criteria.model_dump(mode="json"),
@@ -350,22 +551,38 @@ def make_variant(original: Task, index: int, *, seed: int = SEED) -> Task:
 
 
 def mock_tasks_and_splits(
-    originals: Sequence[Task], *, per_task: int = VARIANTS_PER_TASK, seed: int = SEED
+    originals: Sequence[Task], *, seed: int = SEED
 ) -> tuple[list[Task], dict[str, list[str]]]:
-    """Originals followed by their variants, and a fixed train/test split of them.
+    """Originals, their variants and the held-out templates' variants, and the fixed splits:
 
-    Per original: the original and variants 2, 5, 8... go to test, the other variants to train,
-    so every kind of task is in both splits and tau2's own tasks are test tasks.
+    - ``train``: variants 0, 1, 3, 4 and 6 of each original (40 tasks);
+    - ``test``: each original, its variants 2 and 5 (the 24 tasks of the first test split, in
+      their order), then variants 7-11 of every original in turn (64 tasks): kinds seen in
+      training, new argument values; tau2's own tasks are test tasks;
+    - ``test-templates``: `HELD_OUT_VARIANTS` variants of each held-out template, one of each
+      template in turn (56 tasks): kinds never seen in training.
+
+    Round-robin order keeps the templates balanced in any prefix of the later tasks.
     """
     tasks: list[Task] = []
-    splits: dict[str, list[str]] = {"train": [], "test": []}
+    splits: dict[str, list[str]] = {split: [] for split in SPLITS}
+
+    def add(task: Task, split: str) -> None:
+        tasks.append(task)
+        splits[split].append(task.id)
+
+    templated = [original for original in originals if original.id in TEMPLATES]
     for original in originals:
-        tasks.append(original)
-        splits["test"].append(original.id)
-        if original.id not in TEMPLATES:
-            continue
-        for index in range(per_task):
-            variant = make_variant(original, index, seed=seed)
-            tasks.append(variant)
-            splits["test" if index % 3 == 2 else "train"].append(variant.id)
+        add(original, "test")
+        if original.id in TEMPLATES:
+            for index in range(FIRST_VARIANTS):
+                variant = make_variant(original, index, seed=seed)
+                add(variant, "test" if index % 3 == 2 else "train")
+    for index in range(FIRST_VARIANTS, FIRST_VARIANTS + MORE_TEST_VARIANTS):
+        for original in templated:
+            add(make_variant(original, index, seed=seed), "test")
+    prototypes = [held_out_prototype(kind) for kind in HELD_OUT_TEMPLATES]
+    for index in range(HELD_OUT_VARIANTS):
+        for prototype in prototypes:
+            add(make_variant(prototype, index, seed=seed), "test-templates")
     return tasks, splits

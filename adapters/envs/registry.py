@@ -78,4 +78,7 @@ def _make_env(name: str) -> Environment:
     if domain == "mock":
         tasks, splits = mock_tasks_and_splits(domain_tasks("mock"))
         return Tau2Environment(name, "mock", tasks, splits)
-    return Tau2Environment(name, domain, domain_tasks(domain), domain_splits(domain))
+    splits = domain_splits(domain)  # tau2's 'base' is train + test: not a held-out split
+    return Tau2Environment(
+        name, domain, domain_tasks(domain), {s: splits[s] for s in ("train", "test") if s in splits}
+    )

@@ -78,9 +78,6 @@ from hero_agents.errors import ConfigError, EnvError
 
 logger = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "test", "all")
-"""Split names every tau2 environment accepts."""
-
 TICKET_FROM_INSTRUCTIONS = (
     'A customer\'s request. It was written to the customer, so "you" below is the customer.\n\n'
     "{instructions}"
@@ -527,7 +524,8 @@ def _ends_with_stop(trajectory: Sequence[tau2_msg.Message]) -> bool:
 
 
 class Tau2Environment:
-    """A named set of tau2 tasks of one domain, with train/test splits."""
+    """A named set of tau2 tasks of one domain, with train/test splits (and possibly other
+    held-out splits, e.g. `tau2:mock`'s ``test-templates``)."""
 
     def __init__(
         self,
@@ -536,8 +534,8 @@ class Tau2Environment:
         tasks: Sequence[Task],
         splits: Mapping[str, Sequence[str]],
     ) -> None:
-        """`splits` must name 'train' and 'test'; tasks with nothing to score offline are
-        dropped (see `evaluable_parts`)."""
+        """`splits` must name 'train' and 'test'; any other split is held out like 'test'.
+        Tasks with nothing to score offline are dropped (see `evaluable_parts`)."""
         self.name = name
         self.domain = tau2_domain(domain)
         self._tasks = {t.id: t for t in tasks if evaluable_parts(t)}
@@ -546,18 +544,22 @@ class Tau2Environment:
         if missing:
             raise EnvError(f"{name}: splits {sorted(missing)} are missing")
         self._splits = {
-            "train": [i for i in splits["train"] if i in self._tasks],
-            "test": [i for i in splits["test"] if i in self._tasks],
-            "all": list(self._tasks),
+            split: [i for i in ids if i in self._tasks] for split, ids in splits.items()
         }
-        overlap = set(self._splits["train"]) & set(self._splits["test"])
-        if overlap:
-            raise EnvError(f"{name}: tasks in both train and test: {sorted(overlap)[:5]}")
+        train = set(self._splits["train"])
+        for split, ids in self._splits.items():
+            overlap = train & set(ids)
+            if split != "train" and overlap:
+                raise EnvError(f"{name}: tasks in both train and {split}: {sorted(overlap)[:5]}")
+        self._splits["all"] = list(self._tasks)
 
     def task_ids(self, split: str = "all") -> list[str]:
-        """Task ids of a split (``"train"``, ``"test"`` or ``"all"``), in a fixed order."""
+        """Task ids of a split (``"train"``, ``"test"``, ``"all"`` or another held-out split
+        the environment has), in a fixed order."""
         if split not in self._splits:
-            raise ConfigError(f"unknown split {split!r} for {self.name}; valid: {list(SPLITS)}")
+            raise ConfigError(
+                f"unknown split {split!r} for {self.name}; valid: {list(self._splits)}"
+            )
         return list(self._splits[split])
 
     def task(self, task_id: str) -> Task:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hero_agents.adapters.envs import make_env
 from hero_agents.adapters.envs.tau2_demos import DONE_MESSAGE, TRANSFER_MESSAGE
 from hero_agents.environment import DemonstrationSource, SolutionLengths
@@ -29,6 +31,23 @@ def test_every_train_task_with_gold_actions_has_a_full_reward_demonstration() ->
         assert reply.startswith(
             TRANSFER_MESSAGE if called[-1] == "transfer_to_human_agents" else DONE_MESSAGE
         )
+
+
+@pytest.mark.parametrize("split", ["test", "test-templates"])
+def test_every_held_out_task_is_solved_by_its_gold_actions(split: str) -> None:
+    """Generated held-out tasks are solvable: gold actions played through the graph earn 1."""
+    env = make_env("tau2:mock")
+    held_out = env.task_ids(split)
+    demos = env.demonstrations(held_out)
+    without_actions = {t for t in held_out if not env.task(t).evaluation_criteria.actions}
+    assert demos.left_out == dict.fromkeys(without_actions, "no gold actions")
+    assert len(demos.trajectories) == len(held_out) - len(without_actions)
+    assert all(d.reward == 1.0 and d.termination == "stop" for d in demos.trajectories)
+    # tau2 accepted every gold call (a reward of 1 alone would not show it: the DB check
+    # compares with the gold actions' own replay, failed calls included)
+    assert not [d.task_id for d in demos.trajectories if d.tool_errors]
+    if split == "test-templates":
+        assert not without_actions
 
 
 def test_a_task_scored_only_by_env_assertions_has_no_solution_length() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 
 import pytest
@@ -12,7 +13,11 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 
 from hero_agents.adapters.envs import DEFAULT_ENV, ENV_NAMES, make_env
-from hero_agents.adapters.envs.mock_variants import TEMPLATES, mock_tasks_and_splits
+from hero_agents.adapters.envs.mock_variants import (
+    HELD_OUT_TEMPLATES,
+    TEMPLATES,
+    mock_tasks_and_splits,
+)
 from hero_agents.adapters.envs.tau2_env import (
     Tau2Environment,
     Tau2Episode,
@@ -88,22 +93,65 @@ def test_protocols_and_prompt(mock_env: Tau2Environment) -> None:
     assert [m.content for m in episode.initial_messages] == [episode.task.ticket]
 
 
+TRAIN_FINGERPRINT = "2a830b0d57dda4a9a0804a64259b3fec9226a741c2396436c84b68300c53f35d"
+"""sha256 of the train split's 40 tasks as first generated: warm starts and earlier figures rest
+on them, so they must never change (message timestamps, set at load time, left out)."""
+
+
+def fingerprint(tasks: list) -> str:
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "timestamp"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    dumped = [strip(t.model_dump(mode="json", exclude_defaults=True)) for t in tasks]
+    return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()
+
+
 def test_splits_are_disjoint_complete_and_deterministic(mock_env: Tau2Environment) -> None:
-    train, test, every = (mock_env.task_ids(s) for s in ("train", "test", "all"))
-    assert not set(train) & set(test)
-    assert sorted(train + test) == sorted(every)
-    assert len(every) == 64 and len(test) == 24  # 8 originals x (1 + 7 variants)
-    tasks, splits = mock_tasks_and_splits(domain_tasks("mock"))  # regenerated from scratch
-    assert splits["train"] == train
-    assert [i for i in splits["test"] if i in every] == test  # less the NL-only original
+    splits = {s: mock_env.task_ids(s) for s in ("train", "test", "test-templates")}
+    every = mock_env.task_ids("all")
+    assert sorted(i for ids in splits.values() for i in ids) == sorted(every)  # one split each
+    sizes = {split: len(ids) for split, ids in splits.items()}
+    assert sizes == {"train": 40, "test": 64, "test-templates": 56}
+    assert fingerprint([mock_env.task(i) for i in splits["train"]]) == TRAIN_FINGERPRINT
+    # the first 24 test tasks are the first test split, in its order: earlier figures compare
+    assert splits["test"][:24] == [f"{o}{v}" for o in TEMPLATES for v in ("", "__v2", "__v5")]
+    tasks, regenerated = mock_tasks_and_splits(domain_tasks("mock"))  # from scratch
+    assert regenerated["train"] == splits["train"]
+    assert regenerated["test-templates"] == splits["test-templates"]
+    assert [i for i in regenerated["test"] if i in every] == splits["test"]  # less the NL-only
     again = {t.id: t for t in tasks}
-    assert all(again[i] == mock_env.task(i) for i in every)
-    # every kind of task is in both splits; tau2's own tasks are test tasks
+    assert fingerprint([again[i] for i in every]) == fingerprint([mock_env.task(i) for i in every])
+    # every original kind is in train and test; tau2's own tasks are test tasks
     for original in TEMPLATES:
-        assert original in test
-        assert any(i.startswith(f"{original}__v") for i in train)
-    with pytest.raises(ConfigError, match="valid"):
+        assert original in splits["test"]
+        assert sum(i.startswith(f"{original}__v") for i in splits["test"]) == 7
+        assert any(i.startswith(f"{original}__v") for i in splits["train"])
+    # held-out kinds are never trained on; each prefix of a round covers every kind once
+    kinds = [i.split("__v")[0] for i in splits["test-templates"]]
+    assert kinds[: len(HELD_OUT_TEMPLATES)] == list(HELD_OUT_TEMPLATES)
+    assert all(kinds.count(kind) == 8 for kind in HELD_OUT_TEMPLATES)
+    assert not any(i.split("__v")[0] in HELD_OUT_TEMPLATES for i in splits["train"])
+    with pytest.raises(ConfigError, match=r"valid: .*'test-templates'"):
         mock_env.task_ids("validation")
+
+
+def test_held_out_kinds_call_tools_in_ways_no_train_task_does(mock_env: Tau2Environment) -> None:
+    def calls(task_id: str) -> tuple[str, ...]:
+        actions = mock_env.task(task_id).evaluation_criteria.actions or []
+        return tuple(f"{a.name}({','.join(sorted(a.arguments))})" for a in actions)
+
+    trained = {calls(i) for i in mock_env.task_ids("train")}
+    held_out = {i.split("__v")[0]: calls(i) for i in mock_env.task_ids("test-templates")}
+    # a human agent on request is the one held-out kind whose call a train task makes (for
+    # an impossible request); its cue is new
+    assert {k for k, c in held_out.items() if c in trained} == {"transfer_on_request"}
+    task = mock_env.task("create_task_for_named_user__v0")
+    user_id = task.evaluation_criteria.actions[1].arguments["user_id"]
+    assert user_id not in task.ticket and user_id not in str(task.user_scenario.instructions)
 
 
 def test_task_without_offline_criteria_is_not_offered(mock_env: Tau2Environment) -> None:
@@ -176,6 +224,20 @@ def test_doing_nothing_or_the_wrong_thing_scores_zero(mock_env: Tau2Environment)
     )
     score = episode.score(wrong["messages"], termination="stop")
     assert score.reward == 0.0 and score.info["db_check"]["db_match"] is False
+
+
+def test_held_out_kinds_with_several_calls_need_all_of_them(mock_env: Tau2Environment) -> None:
+    several = [
+        i
+        for i in mock_env.task_ids("test-templates")
+        if len(mock_env.task(i).evaluation_criteria.actions) > 1
+    ]
+    assert len(several) == 4 * 8  # two tasks, create then complete, by name, complete all
+    for task_id in several:
+        episode = mock_env.new_episode(task_id)
+        script = oracle_script(episode)
+        state = play(episode, [*script[:-2], script[-1]])  # the last call left out
+        assert score_state(episode, state) == 0.0, task_id
 
 
 def test_right_actions_but_turn_budget_exhausted_scores_zero(mock_env: Tau2Environment) -> None:
