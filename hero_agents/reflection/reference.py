@@ -119,17 +119,22 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _compared(arguments: Any, step: _Step) -> dict[str, Any]:
+    """The arguments of a call that count for `step` (all, unless the step limits them)."""
+    if not isinstance(arguments, dict):
+        return {}
+    if step.compared is None:
+        return arguments
+    return {k: v for k, v in arguments.items() if k in step.compared}
+
+
 def _matches(call: _Call, step: _Step) -> bool:
     expected = step.call
     if expected is None or call.malformed or call.name != expected.name:
         return False
     if not isinstance(call.arguments, dict):
         return False
-    wanted, given = expected.arguments, call.arguments
-    if step.compared is not None:
-        wanted = {k: v for k, v in wanted.items() if k in step.compared}
-        given = {k: v for k, v in given.items() if k in step.compared}
-    return same_value(wanted, given)
+    return same_value(_compared(expected.arguments, step), _compared(call.arguments, step))
 
 
 def _value(value: Any) -> str:
@@ -151,7 +156,7 @@ def _render(step: _Step) -> str:
 
 def _difference(call: _Call, step: _Step) -> str:
     assert step.call is not None
-    wanted, given = step.call.arguments, call.arguments if isinstance(call.arguments, dict) else {}
+    wanted, given = _compared(step.call.arguments, step), _compared(call.arguments, step)
     parts = [f"{k} missing" for k in wanted if k not in given]
     parts += [
         f"{k}={_value(given[k])} (reference: {_value(v)})"
