@@ -5,7 +5,7 @@ Concrete environments (tau2-bench, WebShop, ...) live in `hero_agents.adapters.e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -13,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.tools import BaseTool
 
-from hero_agents.trajectory import Trajectory
+from hero_agents.trajectory import Message, Trajectory
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,31 @@ class DemonstrationSource(Protocol):
 
     def demonstrations(self, task_ids: Sequence[str]) -> Demonstrations:
         """Scored, successful episodes of `task_ids`; tasks without one are in ``left_out``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReferenceSolution:
+    """A benchmark's answer to one task: the assistant actions of a correct episode."""
+
+    actions: tuple[Message, ...]
+    """The agent's messages in order, in OpenAI format (tool calls with JSON-string arguments),
+    as a policy would write them; the last is usually the closing reply."""
+    compared_arguments: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    """Per action index, the only argument names whose values must match (tau2's
+    ``compare_args``; empty: any arguments do, e.g. a free-text summary). Absent: all of them."""
+    any_order: tuple[frozenset[int], ...] = ()
+    """Groups of consecutive action indices that may be made in any order among themselves
+    (e.g. choosing a product's options)."""
+
+
+@runtime_checkable
+class ReferenceSolutions(Protocol):
+    """An environment that knows a correct action sequence for its tasks (privileged: a
+    benchmark's answers, for reference reflection and upper bounds, never for the agent)."""
+
+    def reference_solution(self, task_id: str) -> ReferenceSolution | None:
+        """The reference of `task_id`, or None when the task has none."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""Correct replies of tau2 tasks, from their gold actions (for `hero_agents.demonstrations`).
+"""Correct replies of tau2 tasks, from their gold actions (for `hero_agents.demonstrations` and
+reference solutions).
 
 A tau2 task's evaluation criteria list the actions a correct agent takes (tool name and
 arguments). A correct episode plays them, one tool call per turn, and then answers the user:
@@ -53,3 +54,14 @@ def gold_replies(task: Task, *, solo: bool = False) -> list[AIMessage] | None:
         done = {"name": LLMSoloAgent.STOP_FUNCTION_NAME, "args": {}, "id": "gold_done"}
         return [*calls, AIMessage(content="", tool_calls=[done])]
     return [*calls, AIMessage(content=final_message(task))]
+
+
+def compared_arguments(task: Task) -> dict[int, frozenset[str]]:
+    """Per gold reply of `gold_replies` (reply i is gold action i), the only arguments tau2's
+    evaluator compares, where the action limits them (``compare_args``, e.g. none of a transfer's
+    free-text summary)."""
+    criteria = task.evaluation_criteria
+    actions = (criteria.actions if criteria else None) or []
+    return {
+        i: frozenset(a.compare_args) for i, a in enumerate(actions) if a.compare_args is not None
+    }

@@ -73,8 +73,9 @@ from tau2.registry import registry as tau2_registry
 from tau2.utils import load_file
 from tau2.utils.utils import get_now
 
-from hero_agents.environment import Demonstrations, Score
+from hero_agents.environment import Demonstrations, ReferenceSolution, Score
 from hero_agents.errors import ConfigError, EnvError
+from hero_agents.messages import to_openai_messages
 
 logger = logging.getLogger(__name__)
 
@@ -600,6 +601,17 @@ class Tau2Environment:
             else:
                 scripts[task_id] = replies
         return record_demonstrations(self, scripts, left_out=left_out)
+
+    def reference_solution(self, task_id: str) -> ReferenceSolution | None:
+        """The task's gold actions as the agent's replies (its demonstration's script, with the
+        arguments tau2 compares); None for a task without gold actions."""
+        from hero_agents.adapters.envs.tau2_demos import compared_arguments, gold_replies
+
+        task = self.task(task_id)
+        replies = gold_replies(task, solo=self.domain.solo)
+        if replies is None:
+            return None
+        return ReferenceSolution(tuple(to_openai_messages(replies)), compared_arguments(task))
 
     def __repr__(self) -> str:
         return f"Tau2Environment({self.name!r}, tasks={len(self._tasks)})"

@@ -42,8 +42,9 @@ from hero_agents.adapters.envs.webshop_actions import (
 )
 from hero_agents.adapters.envs.webshop_catalog import Catalog, Goal, Product, generate_catalog
 from hero_agents.adapters.envs.webshop_reward import PurchaseReward, purchase_reward
-from hero_agents.environment import Demonstrations, Score
+from hero_agents.environment import Demonstrations, ReferenceSolution, Score
 from hero_agents.errors import ConfigError, EnvError
+from hero_agents.messages import to_openai_messages
 
 NAME = "webshop-lite"
 
@@ -327,6 +328,17 @@ class WebShopLiteEnvironment:
         from hero_agents.demonstrations import record_demonstrations
 
         return record_demonstrations(self, {t: self.gold_messages(t) for t in task_ids})
+
+    def reference_solution(self, task_id: str) -> ReferenceSolution:
+        """The gold messages, whose option clicks (right after the product's) may come in any
+        order."""
+        replies = self.gold_messages(task_id)
+        goal = self.goal(task_id)
+        product = [m.tool_calls[0]["args"] for m in replies[:-1]].index({"button": goal.asin})
+        options = frozenset(range(product + 1, product + 1 + len(goal.options)))
+        return ReferenceSolution(
+            tuple(to_openai_messages(replies)), any_order=(options,) if len(options) > 1 else ()
+        )
 
     def goal(self, task_id: str) -> Goal:
         """The instruction behind a task id."""

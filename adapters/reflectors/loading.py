@@ -13,11 +13,13 @@ from langchain_core.language_models import BaseChatModel
 
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.adapters.reflectors.openai_reflector import OpenAIReflector, OpenAIReflectorConfig
+from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError
 from hero_agents.redaction import Redactor
 from hero_agents.reflection.base import Reflector
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
 from hero_agents.reflection.redacting import RedactingReflector
+from hero_agents.reflection.reference import ReferenceReflector
 from hero_agents.reflection.spec import ReflectorSpec, parse_reflector_spec
 from hero_agents.trajectory import Trajectory
 
@@ -99,13 +101,15 @@ def load_reflector(
     spec: str | ReflectorSpec,
     *,
     demos: Iterable[Trajectory] | None = None,
+    env: Environment | None = None,
     api_key: str | None = None,
     redaction: Redactor | Literal["auto"] | None = "auto",
     **options: Any,
 ) -> Reflector:
     """The reflector a spec names (see `hero_agents.reflection.spec.SPEC_FORMS`).
 
-    `demos` are the trajectories the ``demo`` baseline draws successful demonstrations from.
+    `demos` are the trajectories the ``demo`` baseline draws successful demonstrations from;
+    `env` is the environment the ``reference`` reflector reads reference solutions from.
     `options` set `OpenAIReflectorConfig` fields for the LLM kinds (``openai``,
     ``openai-compatible``, ``self``). The API key comes from `api_key`, else
     ``$HERO_REFLECTOR_API_KEY``, else (``openai:`` only) ``$OPENAI_API_KEY``.
@@ -117,7 +121,7 @@ def load_reflector(
     """
     parsed = parse_reflector_spec(spec) if isinstance(spec, str) else spec
     redactor = (Redactor() if is_hosted(parsed) else None) if redaction == "auto" else redaction
-    reflector = _load(parsed, demos=demos, api_key=api_key, options=options)
+    reflector = _load(parsed, demos=demos, env=env, api_key=api_key, options=options)
     return reflector if redactor is None else RedactingReflector(reflector, redactor)
 
 
@@ -125,6 +129,7 @@ def _load(
     parsed: ReflectorSpec,
     *,
     demos: Iterable[Trajectory] | None,
+    env: Environment | None,
     api_key: str | None,
     options: dict[str, Any],
 ) -> Reflector:
@@ -137,6 +142,13 @@ def _load(
                 "(the input file, or --demos FILE)"
             )
         return DemoReflector(demos)
+    if parsed.kind == "reference":
+        if env is None:
+            raise ConfigError(
+                "the reference reflector needs the benchmark environment the trajectories come "
+                "from, which knows their reference solutions (production traces have none)"
+            )
+        return ReferenceReflector(env)
     if parsed.kind == "self":
         try:
             from hero_agents.adapters.policy import load_policy

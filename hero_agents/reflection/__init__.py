@@ -1,4 +1,5 @@
-"""Hindsight reflection: one diagnosis per turn, from an LLM or from the baselines' feedback.
+"""Hindsight reflection: one diagnosis per turn, from an LLM, the baselines' feedback, or a
+benchmark's reference solution (privileged).
 
 LLM reflectors (OpenAI-compatible APIs, the policy itself) live in
 `hero_agents.adapters.reflectors`; `load_reflector(spec)` there builds any kind from a spec.
@@ -12,6 +13,11 @@ from hero_agents.reflection.base import (
 )
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
 from hero_agents.reflection.redacting import RedactingReflector
+from hero_agents.reflection.reference import (
+    ReferenceReflector,
+    reference_demo_reflector,
+    reflector_label,
+)
 from hero_agents.reflection.spec import SPEC_FORMS, ReflectorSpec, parse_reflector_spec
 
 __all__ = [
@@ -19,10 +25,13 @@ __all__ = [
     "DemoReflector",
     "EnvFeedbackReflector",
     "RedactingReflector",
+    "ReferenceReflector",
     "ReflectionResult",
     "ReflectionSummary",
     "ReflectionUsage",
     "Reflector",
     "ReflectorSpec",
     "parse_reflector_spec",
+    "reference_demo_reflector",
+    "reflector_label",
 ]

@@ -105,6 +105,7 @@ class DemoReflector(Reflector):
     The demo is the first trajectory in `demos` with the same ``task_id`` and a reward of at
     least `success_threshold`, other than the trajectory itself when `exclude_self` (as SDPO's
     ``dont_reprompt_on_self_success``). A trajectory whose task has no such demo fails, named.
+    `name` (written into the diagnoses) says where the demos come from when not from rollouts.
     """
 
     name = "demo"
@@ -117,7 +118,9 @@ class DemoReflector(Reflector):
         exclude_self: bool = True,
         max_chars: int = 4000,
         cause_chars: int = 300,
+        name: str = "demo",
     ) -> None:
+        self.name = name
         self.success_threshold = success_threshold
         self.exclude_self = exclude_self
         self.max_chars = max_chars

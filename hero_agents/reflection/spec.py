@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from hero_agents.errors import ConfigError
 
-ReflectorKind = Literal["openai", "openai-compatible", "self", "env-feedback", "demo"]
+ReflectorKind = Literal["openai", "openai-compatible", "self", "env-feedback", "demo", "reference"]
 
 SPEC_FORMS = """\
   openai:MODEL                       a model of the OpenAI API, e.g. openai:gpt-4o-mini
@@ -19,7 +19,9 @@ SPEC_FORMS = """\
   self | self:POLICY                 the policy model reflects on its own trajectories
                                      (POLICY as for load_policy, default 'default')
   env-feedback                       hint = the raw next observation (env-feedback-only SD)
-  demo                               hint = a successful trajectory of the same task (SDPO-style)"""
+  demo                               hint = a successful trajectory of the same task (SDPO-style)
+  reference                          hint = the benchmark's reference solution, turn by turn
+                                     (privileged; needs the environment)"""
 """The valid spec forms, as shown in error messages and CLI help."""
 
 
@@ -49,7 +51,7 @@ def parse_reflector_spec(text: str) -> ReflectorSpec:
     """Parse a spec string; a bad one raises `ConfigError` listing the valid forms."""
     spec = text.strip()
     kind, sep, rest = spec.partition(":")
-    if kind in ("env-feedback", "demo"):
+    if kind in ("env-feedback", "demo", "reference"):
         if sep:
             raise _invalid(text, f"'{kind}' takes no argument")
         return ReflectorSpec(kind=kind)
