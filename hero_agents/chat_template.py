@@ -46,14 +46,13 @@ class ChatTemplate:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
-        specials = {
-            t.content: (i, t) for i, t in tokenizer.added_tokens_decoder.items() if t.special
-        }
-        self._specials = specials
-        self._marked = [_ESCAPE, *sorted(specials)]
+        special = {i: t for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+        self._ids = {token.content: i for i, token in special.items()}
+        self._tokens = {token.content: token for token in special.values()}
+        self._marked = [_ESCAPE, *sorted(self._ids)]
         self._number = {string: number for number, string in enumerate(self._marked)}
         self._to_mark = re.compile(_alternation(self._marked))
-        self._split = re.compile(f"({_alternation(list(specials))})") if specials else None
+        self._split = re.compile(f"({_alternation(list(self._ids))})") if self._ids else None
 
     def _mark(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -97,7 +96,7 @@ class ChatTemplate:
             pieces = self._split.split(rendered)  # text, special, text, ..., text
         texts, specials = pieces[0::2], pieces[1::2]
         for position, special in enumerate(specials):  # tokens that swallow nearby whitespace
-            token = self._specials[special][1]
+            token = self._tokens[special]
             if token.lstrip:
                 texts[position] = texts[position].rstrip()
             if token.rstrip:
@@ -109,6 +108,6 @@ class ChatTemplate:
         )["input_ids"]
         ids = list(encoded[0])
         for special, following in zip(specials, encoded[1:], strict=True):
-            ids.append(self._specials[special][0])
+            ids.append(self._ids[special])
             ids.extend(following)
         return ids
