@@ -1,8 +1,10 @@
-"""Shared fixtures: the tiny random test model, built once per test session."""
+"""Shared fixtures: the tiny random test model, built once per test session, and (for slow
+tests) the default model's tokenizer."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,3 +15,13 @@ from hero_agents.testing import build_tiny_model
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny random Qwen2 model + BPE tokenizer with a tool-calling chat template."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer() -> Any:
+    """SmolLM2-135M-Instruct's tokenizer (the default model, converted on first use)."""
+    from transformers import AutoTokenizer
+
+    from hero_agents.adapters.policy.default_model import default_model_path
+
+    return AutoTokenizer.from_pretrained(default_model_path())

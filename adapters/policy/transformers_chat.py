@@ -1,9 +1,10 @@
 """An in-process policy: a LangChain chat model over a transformers causal LM.
 
 `TransformersChatModel` renders the conversation (and bound tools) with the model's own chat
-template, samples a completion with a KV cache, parses Hermes-style tool calls out of it, and
-returns the sampled token ids with their raw log-probabilities (log-softmax of the unprocessed
-logits, as vLLM reports by default) under ``AIMessage.response_metadata[RESPONSE_METADATA_KEY]``
+template (`ChatTemplate`: text in the messages never becomes a special token), samples a
+completion with a KV cache, parses Hermes-style tool calls out of it, and returns the sampled
+token ids with their raw log-probabilities (log-softmax of the unprocessed logits, as vLLM
+reports by default) under ``AIMessage.response_metadata[RESPONSE_METADATA_KEY]``
 as a `TokenTrace` dict. Concurrent calls (episodes in flight) are sampled together in batches,
 with the prompts' common prefix cached (`BatchedSampler`).
 
@@ -40,8 +41,8 @@ from transformers import (
 from hero_agents.adapters.policy.batched_sampler import BatchedSampler, SamplingParams
 from hero_agents.adapters.policy.structured_output import grammar_for
 from hero_agents.adapters.policy.tool_calls import parse_tool_calls
+from hero_agents.chat_template import ChatTemplate
 from hero_agents.errors import ConfigError, PolicyError
-from hero_agents.messages import template_messages
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
 
 _STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
@@ -79,6 +80,7 @@ class TransformersChatModel(BaseChatModel):
     )
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _template: ChatTemplate = PrivateAttr()
     _generator: torch.Generator = PrivateAttr()
     _sampler: BatchedSampler = PrivateAttr()
     _base_state: dict[str, torch.Tensor] | None = PrivateAttr(default=None)
@@ -101,6 +103,7 @@ class TransformersChatModel(BaseChatModel):
             )
         if not self.model_name:
             self.model_name = str(getattr(self.model, "name_or_path", "") or "transformers")
+        self._template = ChatTemplate(self.tokenizer)
         stop_ids = frozenset(_stop_token_ids(self.model, self.tokenizer))
         if not stop_ids:
             raise PolicyError(f"{self.model_name}: no end-of-turn token (eos) is configured")
@@ -168,11 +171,12 @@ class TransformersChatModel(BaseChatModel):
             )
         return super().bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
 
-    def render_prompt(
+    def prompt_ids(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None
-    ) -> str:
-        """The prompt text the model continues: OpenAI `messages` and `tools` through the
-        chat template, ending with the assistant generation prompt."""
+    ) -> list[int]:
+        """The token ids the model continues: OpenAI `messages` and `tools` through the chat
+        template, ending with the assistant generation prompt. Only the template's own markers
+        are special tokens (as in distillation's examples; see `ChatTemplate`)."""
         for index, message in enumerate(messages):
             if not isinstance(message.get("content", ""), str | None):
                 raise PolicyError(
@@ -180,14 +184,12 @@ class TransformersChatModel(BaseChatModel):
                     "TransformersChatModel renders text only"
                 )
         try:
-            return self.tokenizer.apply_chat_template(
-                template_messages(messages),
-                tools=list(tools) if tools else None,
-                add_generation_prompt=True,
-                tokenize=False,
-            )
+            prompt = self._template.render(messages, tools, add_generation_prompt=True)
         except TemplateError as exc:
             raise PolicyError(f"{self.model_name}: the chat template failed: {exc}") from exc
+        # Hugging Face fast tokenizers are not safe to share across threads: lock them.
+        with self._lock:
+            return self._template.encode(prompt)
 
     def _generate(
         self,
@@ -201,10 +203,7 @@ class TransformersChatModel(BaseChatModel):
         unknown = set(kwargs) - {"tool_choice"}
         if unknown:
             raise ConfigError(f"unsupported generation options: {sorted(unknown)}")
-        prompt = self.render_prompt(convert_to_openai_messages(messages), tools)
-        # Hugging Face fast tokenizers are not safe to share across threads: lock them.
-        with self._lock:
-            prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        prompt_ids = self.prompt_ids(convert_to_openai_messages(messages), tools)
         sample = self._sampler.sample(
             prompt_ids, self._sampling_params(len(prompt_ids), stop), self._generator
         )

@@ -14,6 +14,9 @@ position. `student_sequences` packs the turns of an append-only trajectory into 
 (each turn's prompt + completion is a prefix of the next turn's prompt), so one forward pass
 scores every turn; where a history is rewritten (summarization, trimming) a new sequence starts.
 
+Prompts and completions are tokenized by `ChatTemplate`, as the in-process policy tokenizes its
+prompts: text from traces, hints and observations never becomes a special token.
+
 Which diagnoses a training signal accepts (`check_trajectory`): ``hero`` and ``hero+grpo`` need
 hindsight diagnoses (an LLM, ``self``, ``grounded`` or ``reference`` reflector) and refuse the
 baselines' ``env-feedback`` / ``demo`` ones; ``env-feedback`` and ``demo`` accept only their own
@@ -31,8 +34,8 @@ from typing import Any, Literal
 
 from jinja2 import TemplateError
 
+from hero_agents.chat_template import ChatTemplate
 from hero_agents.errors import DistillationError, NothingToTrain
-from hero_agents.messages import template_messages
 from hero_agents.trajectory import Diagnosis, Message, Trajectory, Turn
 
 logger = logging.getLogger(__name__)
@@ -167,35 +170,18 @@ def teacher_context(
     return [*messages, {"role": role, "content": note}]
 
 
-def _render_prompt(tokenizer: Any, messages: Sequence[Message], tools: Sequence[Any]) -> str:
-    return tokenizer.apply_chat_template(
-        template_messages(messages),
-        tools=list(tools) if tools else None,
-        add_generation_prompt=True,
-        tokenize=False,
-    )
-
-
-def _completion_text(tokenizer: Any, turn: Turn, prompt: str) -> str:
+def _completion_text(template: ChatTemplate, turn: Turn, prompt: str) -> str:
     """The template's rendering of the action, up to and including the end-of-turn token."""
-    full = tokenizer.apply_chat_template(
-        template_messages([*turn.messages, turn.action]),
-        tools=list(turn.tools) if turn.tools else None,
-        tokenize=False,
-    )
+    full = template.render([*turn.messages, turn.action], turn.tools)
     if not full.startswith(prompt):
         raise ValueError(
             "the chat template does not render the action as a continuation of the prompt"
         )
     text = full[len(prompt) :]
-    eos = tokenizer.eos_token
-    if eos and eos in text:
+    eos = template.tokenizer.eos_token
+    if eos and eos in text:  # the template's: rendered messages hold no special-token string
         text = text[: text.index(eos) + len(eos)]
     return text
-
-
-def _encode(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def build_turn_example(
@@ -218,16 +204,21 @@ def build_turn_example(
             raise _fail(
                 trajectory, turn.index, f"message {position} has non-text content (text only)"
             )
+    template = ChatTemplate(tokenizer)
     try:
         teacher = teacher_context(turn.messages, note or "", role=note_role)
-        prompt = _render_prompt(tokenizer, turn.messages, turn.tools)
-        completion = _completion_text(tokenizer, turn, prompt)
-        teacher_prompt = None if note is None else _render_prompt(tokenizer, teacher, turn.tools)
+        prompt = template.render(turn.messages, turn.tools, add_generation_prompt=True)
+        completion = _completion_text(template, turn, prompt)
+        teacher_prompt = (
+            None
+            if note is None
+            else template.render(teacher, turn.tools, add_generation_prompt=True)
+        )
     except (ValueError, TemplateError, TypeError) as exc:
         raise _fail(trajectory, turn.index, str(exc)) from exc
 
-    prompt_ids = _encode(tokenizer, prompt)
-    retokenized = _encode(tokenizer, completion)
+    prompt_ids = template.encode(prompt)
+    retokenized = template.encode(completion)
     drift: list[str] = []
     if turn.tokens is not None:
         completion_ids = list(turn.tokens.completion_token_ids)
@@ -245,7 +236,7 @@ def build_turn_example(
             drift.append("the captured prompt differs from the rendered context")
     else:
         completion_ids, behaviour, source = retokenized, None, "retokenized"
-        if _encode(tokenizer, prompt + completion) != prompt_ids + completion_ids:
+        if template.encode(prompt + completion) != prompt_ids + completion_ids:
             drift.append("prompt and completion tokenize differently joined than apart")
     if not completion_ids:
         raise _fail(trajectory, turn.index, "empty action (renders to no tokens)")
@@ -259,7 +250,7 @@ def build_turn_example(
         turn_index=turn.index,
         prompt_ids=prompt_ids,
         completion_ids=completion_ids,
-        teacher_prompt_ids=None if teacher_prompt is None else _encode(tokenizer, teacher_prompt),
+        teacher_prompt_ids=None if teacher_prompt is None else template.encode(teacher_prompt),
         behaviour_logprobs=list(behaviour) if behaviour is not None else None,
         completion_source=source,
         drift=reason,

@@ -122,8 +122,7 @@ def save_adapter(path: Path, out: Path, *, seed: int) -> Path:
 
 
 def next_logits(policy: TransformersChatModel, model: torch.nn.Module) -> torch.Tensor:
-    prompt = policy.render_prompt([{"role": "user", "content": QUESTIONS[0]}])
-    ids = policy.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+    ids = torch.tensor([policy.prompt_ids([{"role": "user", "content": QUESTIONS[0]}])])
     with torch.no_grad():
         return model(input_ids=ids).logits[0, -1]
 
