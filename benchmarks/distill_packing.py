@@ -132,7 +132,7 @@ def resolve(model: str) -> str:
 
         return str(default_model_path())
     if model == "tiny":
-        from hero_agents.testing import build_tiny_model
+        from hero_agents.adapters.policy.testing import build_tiny_model
 
         return str(build_tiny_model(tempfile.mkdtemp(prefix="hero-bench-tiny-")))
     return model

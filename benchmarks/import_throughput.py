@@ -1,6 +1,6 @@
 """Import throughput (traces per second) and peak memory of `hero import` at 100k traces.
 
-Writes sample production logs of the support agent (`hero_agents.adapters.importers.samples`:
+Writes sample production logs of the support agent (`examples/production_traces/sample_logs.py`:
 3 to 6 model calls per conversation, 30% with a follow-up trace in the same thread; LangSmith
 runs of concurrent traces interleaved, OTel traces split over two export requests written
 apart) and imports each file in a fresh process that writes every trajectory to JSONL, as
@@ -59,7 +59,8 @@ def child(format_name: str, logs: str, out: str, group_memory: int) -> None:
 
 
 def measure(format_name: str, conversations: int, workdir: Path, group_memory: int) -> dict:
-    from hero_agents.adapters.importers.samples import write_samples
+    sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "production_traces"))
+    from sample_logs import write_samples
 
     logs = workdir / f"{format_name}-{conversations}.jsonl"
     out = workdir / f"{format_name}-{conversations}.trajectories.jsonl"

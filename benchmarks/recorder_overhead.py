@@ -20,9 +20,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.capture import TraceRecorder
 from hero_agents.graphs import build_tool_agent
-from hero_agents.testing import ScriptedChatModel
 
 
 @tool

@@ -109,8 +109,8 @@ def _wrong(arguments: dict[str, Any]) -> dict[str, Any]:
 def record_tau2(env_name: str, tasks: int) -> list[Trajectory]:
     """Trajectories recorded by hero's rollout loop replaying tau2 gold actions (see module)."""
     from hero_agents.adapters.envs import make_env
+    from hero_agents.adapters.policy.testing import ScriptedChatModel
     from hero_agents.phases.rollout import cycling_slots, run_episodes
-    from hero_agents.testing import ScriptedChatModel
 
     env = make_env(env_name)
     recorded: list[Trajectory] = []

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from hero_agents.adapters.envs import make_env
 from hero_agents.adapters.policy.registry import model_folder
+from hero_agents.adapters.policy.testing import build_tiny_model
 from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
 from hero_agents.adapters.policy.vllm_server import PolicyServer
 from hero_agents.phases.rollout import arun_episodes, cycling_slots
-from hero_agents.testing import build_tiny_model
 
 
 def completion_tokens(result) -> int:  # type: ignore[no-untyped-def]

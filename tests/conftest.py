@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hero_agents.testing import build_tiny_model
+from hero_agents.adapters.policy.testing import build_tiny_model
 
 
 @pytest.fixture(scope="session")

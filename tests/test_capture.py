@@ -10,9 +10,9 @@ from langchain_core.tools import tool
 from langgraph.prebuilt import create_react_agent
 
 import hero_agents
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.capture import TASK_ID_KEY, TraceRecorder, new_run_id
 from hero_agents.graphs import build_tool_agent
-from hero_agents.testing import ScriptedChatModel
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Trajectory
 
 

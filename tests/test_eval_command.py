@@ -10,11 +10,11 @@ from langchain_core.messages import AIMessage
 from tau2.metrics.agent_metrics import pass_hat_k as tau2_task_pass_hat_k
 from typer.testing import CliRunner
 
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.cli import app
 from hero_agents.metrics import EpisodeStats, tau2_pass_hat_k
 from hero_agents.storage import read_trajectories
-from hero_agents.testing import ScriptedChatModel
 from hero_agents.trajectory import Trajectory
 
 

@@ -11,10 +11,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from hero_agents.adapters.envs import make_env
 from hero_agents.adapters.envs.tau2_env import Tau2Environment
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.metrics import EpisodeStats
 from hero_agents.phases.rollout import EpisodeSlot, cycling_slots, run_episodes
 from hero_agents.storage import read_trajectories
-from hero_agents.testing import ScriptedChatModel
 
 
 class ExpectedActionsPolicy(ScriptedChatModel):

@@ -7,10 +7,10 @@ from pathlib import Path
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.cli import app
 from hero_agents.storage import read_trajectories
-from hero_agents.testing import ScriptedChatModel
 
 
 def test_rollout_with_a_user_simulator_records_interactive_episodes(

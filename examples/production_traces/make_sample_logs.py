@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hero_agents.adapters.importers.samples import write_samples
+from sample_logs import write_samples  # beside this script
 
 
 def main(folder: Path, conversations: int = 4) -> dict[str, int]:

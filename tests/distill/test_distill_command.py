@@ -124,9 +124,9 @@ def test_distill_default_model_on_reflected_tau2_rollouts(tmp_path: Path) -> Non
     from hero_agents.adapters.envs import make_env
     from hero_agents.adapters.policy import load_policy
     from hero_agents.adapters.policy.default_model import default_model_path
+    from hero_agents.adapters.policy.testing import ScriptedChatModel
     from hero_agents.adapters.reflectors.loading import self_reflector
     from hero_agents.phases.rollout import cycling_slots, run_episodes
-    from hero_agents.testing import ScriptedChatModel
 
     policy = load_policy("default", temperature=1.0, max_new_tokens=48, seed=0)
     rollouts = run_episodes(

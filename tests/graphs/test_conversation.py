@@ -11,9 +11,9 @@ from langchain_core.outputs import ChatResult
 from langchain_core.tools import tool
 from pydantic import Field
 
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.capture import TraceRecorder
 from hero_agents.graphs import build_conversation_graph, conversation_termination, user_view
-from hero_agents.testing import ScriptedChatModel
 
 STOP = "###STOP###"
 

@@ -6,8 +6,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import tool
 
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.graphs import build_tool_agent, termination_reason
-from hero_agents.testing import ScriptedChatModel
 
 
 @tool

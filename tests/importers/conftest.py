@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,9 @@ import pytest
 
 from hero_agents.adapters.importers import ImportReport, ImportSettings, import_traces
 from hero_agents.trajectory import Trajectory
+
+# The sample logs of the production-traces example (not part of the installed package).
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples" / "production_traces"))
 
 Result = tuple[dict[str, Trajectory], ImportReport]
 Importer = Callable[..., Result]

@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sample_logs import write_samples
 from typer.testing import CliRunner
 
-from hero_agents.adapters.importers.samples import write_samples
 from hero_agents.cli import app
 from hero_agents.storage import read_trajectories
 

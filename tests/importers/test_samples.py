@@ -12,8 +12,7 @@ from langchain_core.messages import BaseMessage
 from langsmith.schemas import Run
 from openai.types.chat import ChatCompletion
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from hero_agents.adapters.importers.samples import write_samples
+from sample_logs import write_samples
 
 
 def records(path: Path) -> list[dict]:

@@ -9,11 +9,11 @@ import pytest
 from langchain_core.messages import AIMessage
 from reflection_server import make_trajectory
 
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 from hero_agents.adapters.reflectors import LocalChatEndpoint, load_reflector
 from hero_agents.reflection.parsing import parse_diagnoses
 from hero_agents.reflection.prompt import diagnoses_schema
-from hero_agents.testing import ScriptedChatModel
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

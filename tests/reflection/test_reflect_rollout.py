@@ -11,10 +11,10 @@ from reflection_server import valid_reply
 from typer.testing import CliRunner
 
 from hero_agents.adapters.envs import make_env
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.cli.reflect import reflect
 from hero_agents.phases.rollout import cycling_slots, run_episodes
 from hero_agents.storage import read_trajectories, write_trajectories
-from hero_agents.testing import ScriptedChatModel
 
 app = typer.Typer()
 app.command()(reflect)

@@ -25,10 +25,10 @@ from hero_agents.adapters.envs.tau2_env import (
     tau2_domain,
 )
 from hero_agents.adapters.envs.user_sim import load_user_sim
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.environment import Environment, Episode
 from hero_agents.errors import ConfigError, EnvError
 from hero_agents.graphs import build_tool_agent, termination_reason
-from hero_agents.testing import ScriptedChatModel
 
 
 @pytest.fixture(scope="module")

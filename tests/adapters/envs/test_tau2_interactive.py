@@ -26,11 +26,11 @@ from hero_agents.adapters.envs.user_sim import (
     load_user_sim,
     parse_user_sim_spec,
 )
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.environment import InteractiveEpisode
 from hero_agents.errors import ConfigError
 from hero_agents.phases.rollout import cycling_slots, run_episodes
-from hero_agents.testing import ScriptedChatModel
 
 
 class ScriptedUser(ScriptedChatModel):

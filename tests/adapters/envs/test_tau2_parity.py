@@ -19,9 +19,9 @@ from tau2.utils.utils import get_now
 
 from hero_agents.adapters.envs import make_env
 from hero_agents.adapters.envs.tau2_env import Tau2Environment, first_user_message
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.environment import Score
 from hero_agents.graphs import build_tool_agent, termination_reason
-from hero_agents.testing import ScriptedChatModel
 
 Call = tuple[str, dict[str, Any]]
 SAMPLED_TASKS = 5

@@ -16,11 +16,11 @@ from hero_agents.adapters.envs.webshop_lite import (
     WebShopLiteEnvironment,
     WebShopLiteEpisode,
 )
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.environment import Environment, Episode
 from hero_agents.errors import ConfigError
 from hero_agents.graphs import build_tool_agent, termination_reason
 from hero_agents.phases.rollout import cycling_slots, run_episodes
-from hero_agents.testing import ScriptedChatModel
 
 
 @pytest.fixture(scope="module")

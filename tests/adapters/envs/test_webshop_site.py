@@ -12,10 +12,10 @@ from hero_agents.adapters.envs import make_env
 from hero_agents.adapters.envs.webshop_actions import InvalidAction
 from hero_agents.adapters.envs.webshop_lite import WebShopLiteEnvironment
 from hero_agents.adapters.envs.webshop_site import WebShopSiteEnvironment
+from hero_agents.adapters.policy.testing import ScriptedChatModel
 from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError, EnvError
 from hero_agents.phases.rollout import cycling_slots, run_episodes
-from hero_agents.testing import ScriptedChatModel
 
 
 @pytest.fixture(scope="module")

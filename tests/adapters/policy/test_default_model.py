@@ -17,10 +17,10 @@ from hero_agents.adapters.policy.default_model import (
     hero_cache_dir,
     smollm2_gguf_path,
 )
+from hero_agents.adapters.policy.testing import build_tiny_model
 from hero_agents.adapters.policy.tool_calls import tool_chat_template
 from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 from hero_agents.errors import PolicyError
-from hero_agents.testing import build_tiny_model
 from hero_agents.trajectory import RESPONSE_METADATA_KEY
 
 

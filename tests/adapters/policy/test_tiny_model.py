@@ -9,8 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from trl.chat_template_utils import add_response_schema, supports_tool_calling
 
+from hero_agents.adapters.policy.testing import build_tiny_model
 from hero_agents.adapters.policy.tool_calls import tool_chat_template
-from hero_agents.testing import build_tiny_model
 
 TOOL = {
     "type": "function",
