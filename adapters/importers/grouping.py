@@ -86,7 +86,7 @@ class SpillGrouper:
         with path.open("rb") as handle:
             for line in handle:
                 key, payload = line.split(b"\t", 1)
-                groups.setdefault(orjson.loads(key), []).append(parse_json(payload))
+                groups.setdefault(orjson.loads(key), []).append(parse_json(payload, "(spill file)"))
         path.unlink()
         while groups:
             key = next(iter(groups))

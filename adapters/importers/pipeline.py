@@ -48,8 +48,9 @@ class ImportSettings:
     """About how many bytes of records grouping may hold in memory at once."""
 
 
-_DATA_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError)
-"""What a record of an unexpected shape raises deep inside a format's code."""
+_DATA_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError)
+"""What a record of an unexpected shape (or nested too deeply) raises deep inside a format's
+code."""
 
 
 @contextlib.contextmanager

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import glob
 import gzip
-import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,8 @@ from typing import IO, Any
 
 import orjson
 
-from hero_agents.errors import ConfigError
+from hero_agents.errors import ConfigError, TraceFormatError
+from hero_agents.storage import parse_json_line
 
 SUFFIXES = (".jsonl", ".ndjson", ".json")
 """Record files a folder or glob contributes (each also as ``.gz``)."""
@@ -44,13 +45,14 @@ class BadRecord:
     size: int
 
 
-def parse_json(data: bytes) -> Any:
+def parse_json(data: bytes, where: str) -> Any:
     """JSON with orjson (several times faster), or with the standard library for what orjson
-    refuses but JSON allows (integers beyond 64 bits), whose error messages name the column."""
+    refuses but JSON allows (integers beyond 64 bits); what neither can read (bad JSON,
+    nesting too deep, an unpaired surrogate) is a `TraceFormatError` naming `where`."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        return parse_json_line(data, where)
 
 
 def _is_record_file(path: Path) -> bool:
@@ -98,30 +100,48 @@ def _first_character(path: Path) -> bytes:
     return b""
 
 
+_UNREADABLE = (OSError, EOFError, zlib.error)
+"""What a corrupt or truncated ``.gz`` file raises while it is read (`gzip.BadGzipFile` is an
+`OSError`)."""
+
+
 def read_records(path: Path) -> Iterator[RawRecord | BadRecord]:
-    """Every record of `path` in order; unparsable ones as `BadRecord`, never raised."""
-    if _first_character(path) == b"[":
+    """Every record of `path` in order; unparsable ones as `BadRecord`, never raised. A file
+    that cannot be read on (a corrupt ``.gz``) ends with one `BadRecord` saying so."""
+    try:
+        first = _first_character(path)
+    except _UNREADABLE as error:
+        yield BadRecord(str(path), f"cannot read the file ({error})", path.stat().st_size)
+        return
+    if first == b"[":
         yield from _read_array(path)
         return
-    with _open(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            location = f"{path}:{number}"
-            try:
-                yield RawRecord(location, parse_json(line), len(line))
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                yield BadRecord(location, f"not valid JSON ({error})", len(line))
+    number = 0
+    try:
+        with _open(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                location = f"{path}:{number}"
+                try:
+                    yield RawRecord(location, parse_json(line, location), len(line))
+                except TraceFormatError as error:
+                    yield BadRecord(location, str(error).removeprefix(f"{location}: "), len(line))
+    except _UNREADABLE as error:
+        yield BadRecord(f"{path}:{number + 1}", f"cannot read the file on ({error})", 0)
 
 
 def _read_array(path: Path) -> Iterator[RawRecord | BadRecord]:
-    with _open(path) as handle:
-        data = handle.read()
     try:
-        values = parse_json(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        line = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
-        yield BadRecord(f"{path}{line}", f"not a valid JSON array ({error})", len(data))
+        with _open(path) as handle:
+            data = handle.read()
+    except _UNREADABLE as error:
+        yield BadRecord(str(path), f"cannot read the file ({error})", path.stat().st_size)
+        return
+    try:
+        values = parse_json(data, str(path))
+    except TraceFormatError as error:
+        yield BadRecord(str(path), f"not a valid JSON array ({error})", len(data))
         return
     size = len(data) // max(1, len(values))
     for index, value in enumerate(values):

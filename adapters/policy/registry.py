@@ -41,7 +41,23 @@ def _load_default(argument: str, **overrides: Any) -> BaseChatModel:
 def _load_folder(path: Path, **overrides: Any) -> BaseChatModel:
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 
-    return TransformersChatModel.from_pretrained(path, **overrides)
+    return TransformersChatModel.from_pretrained(check_model_folder(path), **overrides)
+
+
+def check_model_folder(path: Path, *, name: str = "model folder") -> Path:
+    """`path`, once transformers can read its config and tokenizer; else one `ConfigError`
+    line that says why (a ``config.json`` of ``{}``, a missing tokenizer...)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    for part, load in (("config", AutoConfig), ("tokenizer", AutoTokenizer)):
+        try:
+            load.from_pretrained(path)
+        except Exception as error:  # transformers raises ValueError, OSError, KeyError...
+            reason = " ".join(str(error).split())[:300]
+            raise ConfigError(
+                f"{name} {str(path)!r}: transformers cannot load its {part}: {reason}"
+            ) from None
+    return path
 
 
 def _load_vllm(argument: str, **overrides: Any) -> BaseChatModel:
@@ -101,4 +117,4 @@ def model_folder(model: str) -> Path:
             f"--model {model!r} is neither 'default' nor a Hugging Face model folder "
             "(a folder with config.json, weights and a tokenizer)"
         )
-    return path
+    return check_model_folder(path, name="--model")

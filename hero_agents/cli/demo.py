@@ -60,7 +60,7 @@ def demo(
     overwrite: Annotated[bool, typer.Option(help="Start over (deletes --out).")] = False,
 ) -> None:
     """Warm-start, evaluate, train with HERO, evaluate again: the embedded default on a CPU."""
-    from hero_agents.cli.train import eval_table, train_in_folder
+    from hero_agents.cli.train import before_after_table, train_in_folder
     from hero_agents.loop.config import parse_train_config
     from hero_agents.loop.report import plot_run, run_table
 
@@ -78,16 +78,7 @@ def demo(
         rows = train_in_folder(config, out, overwrite=overwrite)
     except HeroError as error:
         raise fail(error) from None
-    first, last = rows[0], rows[-1]
-    stdout.print(
-        eval_table(
-            f"{config.env} · held-out tasks",
-            [
-                ("before (warm start)", first["eval"]),
-                (f"after {last['iteration']} iterations", last["eval"]),
-            ],
-        )
-    )
+    stdout.print(before_after_table(f"{config.env} · held-out tasks", rows))
     stdout.print(
         f"diagnoses written by: {escape(reflector_description(config.reflector, config.model))}"
     )

@@ -127,7 +127,7 @@ def reflect(
             if not api_key:
                 raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
         pool = read_trajectories(demos or traces) if spec.kind == "demo" else None
-        total = _count_lines(traces)
+        total = _count_readable(traces)
         if total == 0:
             console.print(f"[yellow]warning:[/] {escape(str(traces))} holds no trajectory")
         with console.status(f"loading reflector {escape(str(spec))}"):
@@ -209,13 +209,10 @@ def _redaction(redact: bool | None, patterns: list[str]) -> Redactor | Literal["
     return "auto"
 
 
-def _count_lines(path: Path) -> int:
-    """Non-blank lines of a JSONL file (the progress bar's total), without parsing them."""
-    count = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            count += bool(line.strip())
-    return count
+def _count_readable(path: Path) -> int:
+    """How many trajectories `path` holds, reading each one: a bad record stops the command
+    before anything is written (the error names its file and line)."""
+    return sum(1 for _ in iter_trajectories(path))
 
 
 def _print_redaction(report: RedactionReport, *, spec: str) -> None:

@@ -80,6 +80,18 @@ def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     return table
 
 
+def before_after_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    """The held-out figures of a run's warm start and of its last iteration."""
+    first, last = rows[0], rows[-1]
+    return eval_table(
+        title,
+        [
+            ("before (warm start)", first["eval"]),
+            (f"after {last['iteration']} iterations", last["eval"]),
+        ],
+    )
+
+
 def warmup(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="Training config.")],
     out: Annotated[
@@ -145,16 +157,7 @@ def train(
         rows = train_in_folder(config, root, overwrite=overwrite, inputs=[config_path])
     except HeroError as error:
         raise fail(error) from None
-    first, last = rows[0], rows[-1]
-    stdout.print(
-        eval_table(
-            f"{root} · held-out tasks before and after training",
-            [
-                ("before (warm start)", first["eval"]),
-                (f"after {last['iteration']} iterations", last["eval"]),
-            ],
-        )
-    )
+    stdout.print(before_after_table(f"{root} · held-out tasks before and after training", rows))
     console.print(
         f"metrics: {escape(str(root / 'metrics.jsonl'))} · plots: hero report {escape(str(root))}"
     )

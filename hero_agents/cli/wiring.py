@@ -96,6 +96,11 @@ def check_train_options(config: TrainConfig) -> None:
 def check_config(config: TrainConfig) -> Environment:
     """Every check of a run config that needs the outside world; returns its environment."""
     check_report_to(config)
+    model_folder(config.model)
+    if config.warmup.model is not None:
+        from hero_agents.adapters.policy.registry import check_model_folder
+
+        check_model_folder(config.warmup.model, name="warmup.model")
     check_train_options(config)
     check_reflector(config)
     env = environment(config.env)

@@ -97,4 +97,4 @@ def test_options_nodes_threads_and_output_checks(tmp_path: Path) -> None:
     label_only = invoke("otel", logs, "-o", tmp_path / "x.jsonl", "--reward-label", "good=1")
     assert label_only.exit_code == 2 and "needs --reward" in label_only.output
     into_source = invoke("langsmith", tmp_path, "-o", out, "--append")
-    assert into_source.exit_code == 2 and "is one of the sources" in into_source.output
+    assert into_source.exit_code == 2 and "is also an input" in into_source.output
