@@ -316,7 +316,7 @@ class TransformersChatModel(BaseChatModel):
         """The first version's weights in full precision, kept on the CPU: read again from the
         model folder when the model samples in a lower precision, else copied from the model."""
         if self._base_state is None:
-            lowered = any(p.dtype != torch.float32 for p in self.model.parameters())
+            lowered = any(p.dtype.itemsize < 4 for p in self.model.parameters())
             if lowered and self._folder is not None:
                 full = AutoModelForCausalLM.from_pretrained(self._folder, dtype=torch.float32)
                 state = full.state_dict()
@@ -358,7 +358,8 @@ class TransformersChatModel(BaseChatModel):
 
 
 def _full_precision(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype.is_floating_point else dtype
+    """fp32 for a lower floating-point precision; any other dtype as it is."""
+    return torch.promote_types(dtype, torch.float32) if dtype.is_floating_point else dtype
 
 
 @contextmanager
