@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU path, checked end to end on one NVIDIA H100 or H200 after the README's set-up
-# (scripts/setup.sh, with a CUDA build of torch; tau2 and the default model installed). About
-# 5-8 minutes. It runs, each step's output in OUT/NAME.log:
+# (scripts/setup.sh, with a CUDA build of torch; tau2 and the default model installed). Sized
+# for under 8 minutes (not yet timed on a GPU). It runs, each step's output in OUT/NAME.log:
 #   gpu-tests  pytest -m gpu (the batched sampler, a bf16 LoRA step, a loop iteration, sync)
 #   train      hero train of the default model on tau2:mock, backend in-process, 2 iterations,
 #              with hero demo's settings (whose CPU figures the README gives)
