@@ -137,16 +137,22 @@ def load_user_sim(
     seed: int | None = None,
     timeout_s: float = 600.0,
     api_key: str | None = None,
+    device: str = "auto",
 ) -> UserSimModel:
     """The user simulator a spec names (`USER_SIM_SPEC_FORMS`), sampling at `temperature`
-    (tau2-bench's default is 0) with at most `max_tokens` per reply."""
+    (tau2-bench's default is 0) with at most `max_tokens` per reply. A ``local:`` model is
+    loaded on `device` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
     parsed = parse_user_sim_spec(spec) if isinstance(spec, str) else spec
     endpoint: LocalChatEndpoint | None = None
     if parsed.kind == "local":
         from hero_agents.adapters.policy import load_policy
 
         served = load_policy(
-            parsed.model, temperature=temperature, max_new_tokens=max_tokens, seed=seed
+            parsed.model,
+            device=device,
+            temperature=temperature,
+            max_new_tokens=max_tokens,
+            seed=seed,
         )
         endpoint = LocalChatEndpoint(served, model_name=str(parsed)).start()
         base_url, model_name = endpoint.url, str(parsed)

@@ -1,7 +1,8 @@
 """Where the training loop's policy samples, and how each new adapter reaches it.
 
-- `InProcessBackend`: a `TransformersChatModel` in this process (the CPU default); a new
-  adapter is merged onto the warm-started weights between two batches.
+- `InProcessBackend`: a `TransformersChatModel` in this process, on a CUDA GPU when there is
+  one (bf16) or the CPU (fp32); a new adapter is merged onto the warm-started weights between
+  two batches.
 - `VLLMBackend`: a local vLLM server (`PolicyServer`) that hot-loads each adapter as
   ``policy-vN`` and verifies it (`WeightSync`); the chat clients follow the current version.
 
@@ -12,22 +13,31 @@ that reads with the current weights, and `sync`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
 from hero_agents.reflection.base import Reflector
 
+if TYPE_CHECKING:
+    import torch
+
 
 class InProcessBackend:
-    """The policy as a `TransformersChatModel` in this process."""
+    """The policy as a `TransformersChatModel` in this process, on `device` (``auto``: a CUDA
+    GPU when torch sees one, else the CPU). The ``self`` reflector reads with the same model."""
 
-    def __init__(self, model: Path, *, max_batch: int = 8) -> None:
+    def __init__(self, model: Path, *, max_batch: int = 8, device: str = "auto") -> None:
         from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 
         self._policy = TransformersChatModel.from_pretrained(
-            model, max_batch=max_batch, model_name=str(model)
+            model, device=device, max_batch=max_batch, model_name=str(model)
         )
+
+    @property
+    def device(self) -> torch.device:
+        """Where the policy's weights are."""
+        return self._policy.model.device
 
     def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
         # Copies share the weights, the batched sampler and its version.

@@ -17,6 +17,9 @@ unprocessed logits), as vLLM reports them. Batching pads the
 part of each prompt after the common prefix on the left, with an attention mask, so results
 match unbatched sampling up to floating-point rounding.
 
+Every tensor lives on the model's device (CPU or GPU); a decoding step copies only the sampled
+tokens and their log-probabilities to the host (the stop checks and grammars need them there).
+
 Weights change only through `update`, which waits for the running batch, applies the change,
 drops the prefix store (cached keys/values belong to the old weights) and sets the version that
 later samples report.
@@ -239,6 +242,7 @@ class BatchedSampler:
         suffixes = [p[shared:] for p in prompts]
         width = max(len(s) for s in suffixes)
         rows = len(batch)
+        # Built on the host from Python lists, then copied once.
         input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((rows, shared + width), dtype=torch.long)
         mask[:, :shared] = 1
@@ -248,11 +252,12 @@ class BatchedSampler:
             input_ids[row, pad:] = torch.tensor(suffix)
             mask[row, shared + pad :] = 1
             positions[row, pad:] = torch.arange(shared, shared + len(suffix))
-        next_positions = torch.tensor([len(p) for p in prompts])  # (rows,)
+        mask = mask.to(device)  # (rows, shared + width), grows by one column a step
+        next_positions = torch.tensor([len(p) for p in prompts], device=device)  # (rows,)
         alive = list(range(rows))
         out = self.model(
             input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
+            attention_mask=mask,
             position_ids=positions.to(device),
             past_key_values=cache,
             use_cache=True,
@@ -261,46 +266,58 @@ class BatchedSampler:
         while True:
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()  # (alive, vocab)
-            chosen = [self._choose(batch[r], logits[i]) for i, r in enumerate(alive)]
+            tokens = self._choose([batch[r] for r in alive], logits)  # (alive,)
             keep = [i for i, r in enumerate(alive) if batch[r].finish_reason is None]
             if not keep:
                 return
             if len(keep) < len(alive):
                 index = torch.tensor(keep, device=device)
                 cache.batch_select_indices(index)
-                mask = mask[keep]
-                next_positions = next_positions[keep]
+                mask, next_positions, tokens = mask[index], next_positions[index], tokens[index]
                 alive = [alive[i] for i in keep]
-                chosen = [chosen[i] for i in keep]
-            mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=torch.long)], dim=1)
+            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
             out = self.model(
-                input_ids=torch.tensor(chosen, device=device)[:, None],
-                attention_mask=mask.to(device),
-                position_ids=next_positions[:, None].to(device),
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=next_positions[:, None],
                 past_key_values=cache,
                 use_cache=True,
             )
             next_positions = next_positions + 1
 
-    def _choose(self, request: _Request, logits: torch.Tensor) -> int:
-        """Pick the request's next token from its `logits` ``(vocab,)`` and record it."""
-        params = request.params
-        raw = torch.log_softmax(logits, dim=-1)
-        if request.constraint is not None:
-            logits = request.constraint.mask(logits)
-        if params.temperature == 0:
-            token = int(logits.argmax())
-        else:
+    def _choose(self, requests: list[_Request], logits: torch.Tensor) -> torch.Tensor:
+        """Pick each request's next token from its row of `logits` ``(rows, vocab)`` and record
+        it; returns the tokens ``(rows,)``, still on the logits' device."""
+        raw = torch.log_softmax(logits, dim=-1)  # (rows, vocab)
+        picked = []
+        for request, row in zip(requests, logits, strict=True):
+            params = request.params
+            if request.constraint is not None:
+                row = request.constraint.mask(row)
+            if params.temperature == 0:
+                picked.append(row.argmax())
+                continue
             warpers = LogitsProcessorList([TemperatureLogitsWarper(params.temperature)])
             if params.top_k is not None:
                 warpers.append(TopKLogitsWarper(params.top_k))
             if params.top_p < 1.0:
                 warpers.append(TopPLogitsWarper(params.top_p))
-            scores = warpers(None, logits[None, :])
-            probs = torch.softmax(scores, dim=-1)
-            token = int(torch.multinomial(probs, 1, generator=request.generator))
+            probs = torch.softmax(warpers(None, row[None, :]), dim=-1)  # (1, vocab)
+            picked.append(torch.multinomial(probs, 1, generator=request.generator)[0, 0])
+        tokens = torch.stack(picked)  # (rows,)
+        logprobs = raw.gather(1, tokens[:, None])[:, 0]  # (rows,)
+        # The one copy to the host of a step: the stop checks and grammars read the tokens.
+        for request, token, logprob in zip(
+            requests, tokens.tolist(), logprobs.tolist(), strict=True
+        ):
+            self._record(request, token, logprob)
+        return tokens
+
+    def _record(self, request: _Request, token: int, logprob: float) -> None:
+        """Append `token` to the request's completion and decide whether it is finished."""
+        params = request.params
         request.token_ids.append(token)
-        request.logprobs.append(float(raw[token]))
+        request.logprobs.append(logprob)
         if request.constraint is not None and token not in self.stop_ids:
             request.constraint.accept(token)
         if token in self.stop_ids:
@@ -311,7 +328,6 @@ class BatchedSampler:
             request.finish_reason = "stop"
         elif len(request.token_ids) >= params.max_new_tokens:
             request.finish_reason = "length"
-        return token
 
     def _prefix_cache(self, prefix: list[int], *, rows: int) -> DynamicCache:
         """A cache holding `prefix`'s keys/values for `rows` rows.

@@ -25,23 +25,26 @@ class PolicySpec(NamedTuple):
     usage: str
     help: str
     load: Callable[..., BaseChatModel]
-    """Called as ``load(argument, **overrides)``; `argument` follows ``SCHEME:`` ("" if none)."""
+    """Called as ``load(argument, device=DEVICE, **overrides)``; `argument` follows ``SCHEME:``
+    ("" if none); `device` places an in-process model (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
 
 
-def _load_default(argument: str, **overrides: Any) -> BaseChatModel:
+def _load_default(argument: str, *, device: str, **overrides: Any) -> BaseChatModel:
     from hero_agents.adapters.policy.default_model import DEFAULT_MODEL_NAME, default_model_path
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 
     if argument:
         raise ConfigError(f"the 'default' policy takes no argument, got 'default:{argument}'")
     overrides.setdefault("model_name", DEFAULT_MODEL_NAME)
-    return TransformersChatModel.from_pretrained(default_model_path(), **overrides)
+    return TransformersChatModel.from_pretrained(default_model_path(), device=device, **overrides)
 
 
-def _load_folder(path: Path, **overrides: Any) -> BaseChatModel:
+def _load_folder(path: Path, *, device: str, **overrides: Any) -> BaseChatModel:
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 
-    return TransformersChatModel.from_pretrained(check_model_folder(path), **overrides)
+    return TransformersChatModel.from_pretrained(
+        check_model_folder(path), device=device, **overrides
+    )
 
 
 def check_model_folder(path: Path, *, name: str = "model folder") -> Path:
@@ -60,7 +63,8 @@ def check_model_folder(path: Path, *, name: str = "model folder") -> Path:
     return path
 
 
-def _load_vllm(argument: str, **overrides: Any) -> BaseChatModel:
+def _load_vllm(argument: str, *, device: str, **overrides: Any) -> BaseChatModel:
+    """A client of a running server: `device` does not apply (the server places its model)."""
     from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
 
     return VLLMChatModel.from_spec(f"vllm:{argument}", **overrides)
@@ -89,15 +93,16 @@ def policy_spec_help() -> str:
     )
 
 
-def load_policy(spec: str, **overrides: Any) -> BaseChatModel:
-    """The chat model `spec` names; `overrides` are passed to its backend (sampling params such as
-    ``temperature``, ``max_new_tokens``, ``seed``, ``policy_version``...)."""
+def load_policy(spec: str, *, device: str = "auto", **overrides: Any) -> BaseChatModel:
+    """The chat model `spec` names; an in-process one on `device` (``auto``: a CUDA GPU when
+    torch sees one, else the CPU). `overrides` are passed to its backend (sampling params such
+    as ``temperature``, ``max_new_tokens``, ``seed``, ``policy_version``...)."""
     scheme, _, argument = spec.partition(":")
     if scheme in POLICY_SPECS:
-        return POLICY_SPECS[scheme].load(argument, **overrides)
+        return POLICY_SPECS[scheme].load(argument, device=device, **overrides)
     path = Path(spec).expanduser()
     if (path / "config.json").is_file():
-        return _load_folder(path, **overrides)
+        return _load_folder(path, device=device, **overrides)
     reason = "no such folder" if not path.exists() else "not a model folder (no config.json)"
     raise ConfigError(
         f"unknown policy spec {spec!r} ({reason}); valid forms:\n{policy_spec_help()}"

@@ -8,16 +8,21 @@ reports by default) under ``AIMessage.response_metadata[RESPONSE_METADATA_KEY]``
 as a `TokenTrace` dict. Concurrent calls (episodes in flight) are sampled together in batches,
 with the prompts' common prefix cached (`BatchedSampler`).
 
-The weights can change between calls (`load_adapter`, `load_state_dict`): each completion
-records the version it was sampled with.
+The model runs on one device (`device.resolve_device`): on a CUDA GPU it samples in bf16 where
+the GPU supports it, on the CPU in fp32. The weights can change between calls (`load_adapter`,
+`load_state_dict`): each completion records the version it was sampled with. An adapter is
+merged in full precision and only then cast to the sampling dtype, so the policy holds exactly
+the trainer's merged weights in its own dtype.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +44,14 @@ from transformers import (
 )
 
 from hero_agents.adapters.policy.batched_sampler import BatchedSampler, SamplingParams
+from hero_agents.adapters.policy.device import resolve_device, sampling_dtype
 from hero_agents.adapters.policy.structured_output import grammar_for
 from hero_agents.adapters.policy.tool_calls import parse_tool_calls
 from hero_agents.chat_template import ChatTemplate
 from hero_agents.errors import ConfigError, PolicyError
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
+
+logger = logging.getLogger(__name__)
 
 _STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 """Tokens that end an assistant turn in ChatML templates, besides the configured eos ids."""
@@ -84,6 +92,7 @@ class TransformersChatModel(BaseChatModel):
     _generator: torch.Generator = PrivateAttr()
     _sampler: BatchedSampler = PrivateAttr()
     _base_state: dict[str, torch.Tensor] | None = PrivateAttr(default=None)
+    _folder: Path | None = PrivateAttr(default=None)
     _initial: str = PrivateAttr(default="base")
 
     def model_post_init(self, context: Any, /) -> None:
@@ -125,18 +134,29 @@ class TransformersChatModel(BaseChatModel):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, dtype: str | torch.dtype = "auto", **fields: Any
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "auto",
+        dtype: torch.dtype | None = None,
+        **fields: Any,
     ) -> TransformersChatModel:
-        """Load a model folder (weights, tokenizer, chat template); `fields` set sampling params,
-        `policy_version`, `model_name`..."""
+        """Load a model folder (weights, tokenizer, chat template) onto `device` (``auto``,
+        ``cpu``, ``cuda``, ``cuda:N``), to sample in `dtype` (by default bf16 on a GPU that
+        supports it, else fp32); `fields` set sampling params, `policy_version`, `model_name`..."""
         path = Path(path)
         if not (path / "config.json").is_file():
             raise PolicyError(f"{path} is not a transformers model folder (no config.json)")
+        target = resolve_device(device)
+        dtype = dtype or sampling_dtype(target)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(target)
         model.eval()
         fields.setdefault("model_name", str(path))
-        return cls(model=model, tokenizer=tokenizer, **fields)
+        policy = cls(model=model, tokenizer=tokenizer, **fields)
+        policy._folder = path
+        logger.info("policy %s loaded on %s (%s)", policy.model_name, target, dtype)
+        return policy
 
     @property
     def _llm_type(self) -> str:
@@ -292,15 +312,27 @@ class TransformersChatModel(BaseChatModel):
         self.policy_version = self._initial
 
     def _initial_state(self) -> dict[str, torch.Tensor]:
+        """The first version's weights in full precision, kept on the CPU: read again from the
+        model folder when the model samples in a lower precision, else copied from the model."""
         if self._base_state is None:
-            self._base_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            lowered = any(p.dtype.itemsize < 4 for p in self.model.parameters())
+            if lowered and self._folder is not None:
+                full = AutoModelForCausalLM.from_pretrained(self._folder, dtype=torch.float32)
+                state = full.state_dict()
+            else:
+                state = {
+                    name: value.detach().to("cpu", _full_precision(value.dtype), copy=True)
+                    for name, value in self.model.state_dict().items()
+                }
+            self._base_state = state
         return self._base_state
 
     def load_adapter(self, path: str | Path, *, version: str) -> None:
         """Serve the initial weights plus the PEFT (LoRA) adapter saved at `path`, merged in,
         from the next batch on; completions sampled afterwards record `version`.
 
-        Each call starts again from the initial weights, so adapters do not stack.
+        Each call starts again from the initial weights, so adapters do not stack. The merge is
+        done in full precision (as the trainer's own merge), then cast to the sampling dtype.
         """
         from peft import PeftConfig, PeftModel
 
@@ -312,13 +344,38 @@ class TransformersChatModel(BaseChatModel):
         base = self._initial_state()
 
         def apply(model: PreTrainedModel) -> None:
-            model.load_state_dict(base)
-            merged = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+            model.load_state_dict(base)  # buffers too; parameters are swapped to fp32 next
+            with _parameters_in_full_precision(model, base):
+                merged = PeftModel.from_pretrained(
+                    model, str(path), torch_device=str(model.device)
+                ).merge_and_unload()
             if merged is not model:  # peft merges in place into the module it was given
                 model.load_state_dict(merged.state_dict())
 
         self._sampler.update(apply, version=version)
         self.policy_version = version
+
+
+def _full_precision(dtype: torch.dtype) -> torch.dtype:
+    """fp32 for a lower floating-point precision; any other dtype as it is."""
+    return torch.promote_types(dtype, torch.float32) if dtype.is_floating_point else dtype
+
+
+@contextmanager
+def _parameters_in_full_precision(
+    model: PreTrainedModel, state: dict[str, torch.Tensor]
+) -> Iterator[None]:
+    """Within: `model`'s parameters hold `state`'s full-precision values (on their devices);
+    after: cast back to their own dtypes. Buffers (rotary frequencies) are not touched."""
+    parameters = list(model.named_parameters())
+    dtypes = [parameter.dtype for _, parameter in parameters]
+    for name, parameter in parameters:
+        parameter.data = state[name].to(parameter.device, copy=True)
+    try:
+        yield
+    finally:
+        for (_, parameter), dtype in zip(parameters, dtypes, strict=True):
+            parameter.data = parameter.data.to(dtype)
 
 
 @functools.lru_cache(maxsize=32)

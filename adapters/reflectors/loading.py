@@ -104,6 +104,7 @@ def load_reflector(
     env: Environment | None = None,
     api_key: str | None = None,
     redaction: Redactor | Literal["auto"] | None = "auto",
+    device: str = "auto",
     **options: Any,
 ) -> Reflector:
     """The reflector a spec names (see `hero_agents.reflection.spec.SPEC_FORMS`).
@@ -118,10 +119,13 @@ def load_reflector(
     reflectors (`is_hosted`) and for no others; a `Redactor` redacts with it whatever the kind;
     None never redacts. A redacting reflector is a `RedactingReflector` (its ``report`` says
     what was redacted).
+
+    `device` places the policy a ``self`` reflector loads in process (``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``); the other kinds ignore it.
     """
     parsed = parse_reflector_spec(spec) if isinstance(spec, str) else spec
     redactor = (Redactor() if is_hosted(parsed) else None) if redaction == "auto" else redaction
-    reflector = _load(parsed, demos=demos, env=env, api_key=api_key, options=options)
+    reflector = _load(parsed, demos=demos, env=env, api_key=api_key, device=device, options=options)
     return reflector if redactor is None else RedactingReflector(reflector, redactor)
 
 
@@ -131,6 +135,7 @@ def _load(
     demos: Iterable[Trajectory] | None,
     env: Environment | None,
     api_key: str | None,
+    device: str,
     options: dict[str, Any],
 ) -> Reflector:
     if parsed.kind == "env-feedback":
@@ -154,7 +159,8 @@ def _load(
             from hero_agents.adapters.policy import load_policy
         except ImportError as error:
             raise ConfigError(f"the self reflector needs a policy backend: {error}") from None
-        return self_reflector(load_policy(parsed.model), name=str(parsed), **options)
+        policy = load_policy(parsed.model, device=device)
+        return self_reflector(policy, name=str(parsed), **options)
     config = OpenAIReflectorConfig(
         model=parsed.model or "",
         base_url=parsed.base_url,

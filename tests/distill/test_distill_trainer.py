@@ -202,10 +202,10 @@ def test_trains_under_torchrun_with_two_processes(
     """DDP on CPU (gloo), as `accelerate launch` or torchrun start it: both ranks train the
     same steps, their weights stay in sync, and the adapter is saved once."""
     worker = Path(__file__).with_name("ddp_worker.py")
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent)}
-    result = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port()),
+    env = {**child_environment(worker.parent), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(  # torchrun, from this interpreter (no console script needed)
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(_free_port()),
          str(worker), str(tiny_model_dir), str(tmp_path), mode],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
@@ -216,6 +216,14 @@ def test_trains_under_torchrun_with_two_processes(
     assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-6)
     assert ranks[0]["weights_norm"] == pytest.approx(ranks[1]["weights_norm"], rel=1e-6)
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def child_environment(*first: Path) -> dict[str, str]:
+    """Our environment for a Python child process, with `first` then every entry of our own
+    ``sys.path`` on its PYTHONPATH: the child imports what this process imports, however it
+    found it (the venv, an editable install, PYTHONPATH, pytest's rootdir)."""
+    paths = [str(path) for path in first] + [os.path.abspath(path) for path in sys.path if path]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
 def _free_port() -> int:

@@ -31,8 +31,9 @@ def trace_of(message: AIMessage) -> TokenTrace:
 
 
 def greedy(path: Path, **fields: object) -> TransformersChatModel:
+    """On the CPU, where the references of these tests are computed."""
     return TransformersChatModel.from_pretrained(
-        path, **{"temperature": 0, "max_new_tokens": 12, **fields}
+        path, device="cpu", **{"temperature": 0, "max_new_tokens": 12, **fields}
     )
 
 
@@ -97,7 +98,7 @@ def test_a_shared_prefix_is_prefilled_once(tiny_model_dir: Path) -> None:
 
 def test_logprobs_stay_raw_in_a_batch_with_mixed_sampling(tiny_model_dir: Path) -> None:
     policy = TransformersChatModel.from_pretrained(
-        tiny_model_dir, temperature=0.7, top_k=5, max_new_tokens=6, seed=3
+        tiny_model_dir, device="cpu", temperature=0.7, top_k=5, max_new_tokens=6, seed=3
     )
     policy._sampler.gather_s = 0.5
     traces = concurrently(policy, QUESTIONS[:3])

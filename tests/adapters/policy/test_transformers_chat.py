@@ -38,7 +38,9 @@ QUESTION = [SystemMessage("You are terse."), HumanMessage("What is the weather i
 
 @pytest.fixture
 def policy(tiny_model_dir: Path) -> TransformersChatModel:
-    return TransformersChatModel.from_pretrained(tiny_model_dir, max_new_tokens=24, seed=0)
+    return TransformersChatModel.from_pretrained(
+        tiny_model_dir, device="cpu", max_new_tokens=24, seed=0
+    )
 
 
 def trace_of(message: AIMessage) -> TokenTrace:
@@ -99,7 +101,7 @@ def test_logprobs_equal_teacher_forced_rescoring(policy: TransformersChatModel) 
 def test_logprobs_are_raw_whatever_the_sampling_params(tiny_model_dir: Path) -> None:
     """Temperature / top-k / top-p change which token is sampled, not the reported logprob."""
     sharp = TransformersChatModel.from_pretrained(
-        tiny_model_dir, temperature=0.3, top_k=5, top_p=0.9, max_new_tokens=8, seed=1
+        tiny_model_dir, device="cpu", temperature=0.3, top_k=5, top_p=0.9, max_new_tokens=8, seed=1
     )
     trace = trace_of(sharp.invoke(QUESTION))
     ids = torch.tensor([trace.prompt_token_ids + trace.completion_token_ids])

@@ -15,7 +15,11 @@ from hero_agents.adapters.policy.vllm_chat import (
     _parse_server_tool_calls,
     _tool_choice,
 )
-from hero_agents.adapters.policy.vllm_server import PolicyServer, group_members
+from hero_agents.adapters.policy.vllm_server import (
+    PolicyServer,
+    data_parallel_size,
+    group_members,
+)
 from hero_agents.adapters.policy.weight_sync import (
     PolicyVersions,
     WeightSync,
@@ -117,6 +121,33 @@ def test_launch_command_and_environment(tiny_model_dir: Path, tmp_path: Path):
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
     assert server.base_url == "http://127.0.0.1:18555/v1"
+
+
+@pytest.mark.parametrize(
+    ("args", "size"),
+    [
+        ((), 1),
+        (("--data-parallel-size", "2"), 2),
+        (("-dp", "4"), 4),
+        (("--data-parallel-size=3",), 3),
+        (("--data_parallel_size", "2"), 2),
+        (("-dp=8", "--tensor-parallel-size", "2"), 8),
+        (("--data-parallel-size", "1", "--tensor-parallel-size", "4"), 1),
+        (("--data-parallel-size-local", "2"), 1),
+        (("--data-parallel-size",), 1),
+    ],
+)
+def test_data_parallel_size_of_vllm_arguments(args: tuple[str, ...], size: int):
+    assert data_parallel_size(args) == size
+
+
+def test_server_refuses_data_parallelism_with_lora_sync(tiny_model_dir: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"data parallelism \(2 replicas") as info:
+        PolicyServer(tiny_model_dir, run_dir=tmp_path, extra_args=("-dp", "2"))
+    assert "reaches one replica only" in str(info.value) and "\n" not in str(info.value)
+    server = PolicyServer(tiny_model_dir, run_dir=tmp_path, extra_args=("-tp", "2", "-dp", "1"))
+    assert server.command()[-4:] == ["-tp", "2", "-dp", "1"]
+    assert not tmp_path.joinpath("vllm-server.log").exists()  # nothing was started
 
 
 def test_server_needs_a_model_folder(tmp_path: Path):
