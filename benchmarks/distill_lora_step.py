@@ -38,7 +38,7 @@ import torch
 from distill_packing import conversation, resolve
 from transformers import TrainerCallback
 
-from hero_agents.adapters.policy.device import resolve_device
+from hero_agents.device import resolve_device
 from hero_agents.distill import HeroConfig, HeroTrainer
 
 BF16_DENSE_PEAK_TFLOPS = (

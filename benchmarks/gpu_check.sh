@@ -52,7 +52,7 @@ step() {
 step gpu-tests 240 "$python" -m pytest -m gpu -q -rs -p no:cacheprovider
 
 cat >"$out/train.yaml" <<'YAML'
-# hero demo's settings (hero_agents/loop/demo.py), in process; the README gives their CPU figures.
+# hero demo's settings (hero_agents/cli/demo.py), in process; the README gives their CPU figures.
 env: tau2:mock
 model: default
 backend: in-process

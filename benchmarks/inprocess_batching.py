@@ -45,9 +45,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from hero_agents.adapters.envs import make_env
-    from hero_agents.adapters.policy.device import resolve_device, sampling_dtype
     from hero_agents.adapters.policy.registry import model_folder
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
+    from hero_agents.device import resolve_device, sampling_dtype
     from hero_agents.phases.rollout import cycling_slots, run_episodes
 
     env = make_env("tau2:mock")

@@ -18,6 +18,11 @@ from hero_agents.reflection.base import Reflector
 class PolicyBackend(Protocol):
     """Sampling from the current policy, and serving each new adapter as it is trained."""
 
+    @property
+    def where(self) -> str:
+        """Where the policy runs, in words (e.g. ``in process on cuda:0 (torch.bfloat16)``)."""
+        ...
+
     def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
         """A chat model sampling from the current weights with these settings."""
         ...

@@ -39,6 +39,10 @@ class InProcessBackend:
         """Where the policy's weights are."""
         return self._policy.model.device
 
+    @property
+    def where(self) -> str:
+        return f"in process on {self.device} ({self._policy.model.dtype})"
+
     def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
         # Copies share the weights, the batched sampler and its version.
         return self._policy.model_copy(
@@ -84,6 +88,10 @@ class VLLMBackend:
         except BaseException:
             self.server.stop()
             raise
+
+    @property
+    def where(self) -> str:
+        return f"on the vLLM server at {self.server.base_url}"
 
     def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
         from hero_agents.adapters.policy.vllm_chat import VLLMChatModel

@@ -44,10 +44,10 @@ from transformers import (
 )
 
 from hero_agents.adapters.policy.batched_sampler import BatchedSampler, SamplingParams
-from hero_agents.adapters.policy.device import resolve_device, sampling_dtype
 from hero_agents.adapters.policy.structured_output import grammar_for
 from hero_agents.adapters.policy.tool_calls import parse_tool_calls
 from hero_agents.chat_template import ChatTemplate
+from hero_agents.device import resolve_device, sampling_dtype
 from hero_agents.errors import ConfigError, PolicyError
 from hero_agents.trajectory import RESPONSE_METADATA_KEY, Message, TokenTrace, ToolSchema
 

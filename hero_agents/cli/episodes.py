@@ -49,6 +49,7 @@ class EpisodeOptions:
     max_new_tokens: int
     user_temperature: float
     seed: int | None
+    device: str
     append: bool
     overwrite: bool
 
@@ -71,6 +72,7 @@ def run_episode_command(options: EpisodeOptions) -> None:
                             options.user_sim,
                             temperature=options.user_temperature,
                             seed=options.seed,
+                            device=options.device,
                         )
                     )
             env = wiring.environment(options.env, user_sim=simulator)
@@ -81,6 +83,7 @@ def run_episode_command(options: EpisodeOptions) -> None:
                     temperature=options.temperature,
                     max_new_tokens=options.max_new_tokens,
                     seed=options.seed,
+                    device=options.device,
                 )
             # Last: --overwrite deletes the old file only once everything else is valid.
             start_output_file(options.out, mode=mode)
@@ -150,6 +153,13 @@ UserTemperature = Annotated[
     float, typer.Option(min=0.0, help="User simulator temperature (tau2's default: 0).")
 ]
 Seed = Annotated[int | None, typer.Option(help="Sampling seed.")]
+Device = Annotated[
+    str,
+    typer.Option(
+        help="Where an in-process policy (and a local user simulator) runs: auto (a CUDA GPU "
+        "when torch sees one, else the CPU), cpu, cuda or cuda:N."
+    ),
+]
 Append = Annotated[
     bool, typer.Option(help="Add to an existing --out; episodes already in it are not rerun.")
 ]
@@ -169,6 +179,7 @@ def rollout(
     max_new_tokens: MaxNewTokens = 256,
     user_temperature: UserTemperature = 0.0,
     seed: Seed = None,
+    device: Device = "auto",
     append: Append = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -191,6 +202,7 @@ def evaluate(
     max_new_tokens: MaxNewTokens = 512,
     user_temperature: UserTemperature = 0.0,
     seed: Seed = None,
+    device: Device = "auto",
     append: Append = False,
     overwrite: Overwrite = False,
 ) -> None:

@@ -102,6 +102,10 @@ def reflect(
             "hosted reflectors).",
         ),
     ] = None,
+    device: Annotated[
+        str,
+        typer.Option(help="self: where the policy reads (auto, cpu, cuda or cuda:N)."),
+    ] = "auto",
     redact_pattern: Annotated[
         list[str] | None,
         typer.Option(help="Also redact KIND=REGEX (repeatable; a group 'value' marks the part)."),
@@ -132,7 +136,7 @@ def reflect(
             console.print(f"[yellow]warning:[/] {escape(str(traces))} holds no trajectory")
         with console.status(f"loading reflector {escape(str(spec))}"):
             reflector_ = load_reflector(
-                spec, demos=pool, api_key=api_key, redaction=redaction, **options
+                spec, demos=pool, api_key=api_key, redaction=redaction, device=device, **options
             )
         # Last: --overwrite deletes the old file only once everything else is valid.
         start_output_file(out, mode=mode)

@@ -80,6 +80,26 @@ def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     return table
 
 
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where the policy, the self reflector, the warm start and the trainer run: auto, "
+        "cpu, cuda or cuda:N (default: the config's device)."
+    ),
+]
+
+
+def with_device(config: TrainConfig, device: str | None) -> TrainConfig:
+    """`config` with ``--device`` applied (validated like the config's own key)."""
+    if device is None:
+        return config
+    from hero_agents.loop.config import parse_train_config
+
+    return parse_train_config(
+        {**config.model_dump(mode="json"), "device": device}, source="--device"
+    )
+
+
 def before_after_table(title: str, rows: list[dict[str, Any]]) -> Table:
     """The held-out figures of a run's warm start and of its last iteration."""
     first, last = rows[0], rows[-1]
@@ -98,6 +118,7 @@ def warmup(
         Path, typer.Option(help="Folder for the held-out episodes and the summary.")
     ] = Path("runs/warmup"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Warm-start the policy on train-split demonstrations and measure it on held-out tasks."""
     from hero_agents.loop.config import dump_config, load_train_config
@@ -105,7 +126,7 @@ def warmup(
     from hero_agents.loop.runner import evaluate_policy
 
     try:
-        config = load_train_config(config_path)
+        config = with_device(load_train_config(config_path), device)
         env = wiring.check_config(config)
         claim_folder(out, RUN_FOLDER, overwrite=overwrite, inputs=[config_path])
         dump_config(config, out / RUN_FOLDER.marker)
@@ -146,6 +167,7 @@ def train(
         bool,
         typer.Option(help="Start over in an existing run folder (deletes what hero wrote there)."),
     ] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Run the training loop; rerun the same command to resume a run that was stopped (raise
     budget.iterations in the config to extend a finished one)."""
@@ -153,7 +175,7 @@ def train(
 
     root = out if out is not None else Path("runs") / config_path.stem
     try:
-        config = load_train_config(config_path)
+        config = with_device(load_train_config(config_path), device)
         rows = train_in_folder(config, root, overwrite=overwrite, inputs=[config_path])
     except HeroError as error:
         raise fail(error) from None

@@ -14,6 +14,7 @@ from typing import Any
 
 from hero_agents.backend import PolicyBackend
 from hero_agents.cli.console import console, escape
+from hero_agents.device import resolve_device
 from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError
 from hero_agents.loop.config import TrainConfig
@@ -95,6 +96,7 @@ def check_train_options(config: TrainConfig) -> None:
 
 def check_config(config: TrainConfig) -> Environment:
     """Every check of a run config that needs the outside world; returns its environment."""
+    resolve_device(config.device)  # cuda asked for without a GPU: one clear line, now
     check_report_to(config)
     model_folder(config.model)
     if config.warmup.model is not None:
@@ -132,6 +134,7 @@ def open_session(
         batch_size=settings.batch_size,
         demonstrations=settings.demonstrations,
         seed=settings.seed,
+        device=config.device,
         progress=progress,
     )
     if info.get("cached"):
@@ -151,7 +154,7 @@ def open_backend(config: TrainConfig, model: Path, run_dir: Path) -> PolicyBacke
                 max_model_len=config.vllm_max_model_len,
                 max_lora_rank=config.train.lora_r,
             )
-    return InProcessBackend(model, max_batch=config.rollout.concurrency)
+    return InProcessBackend(model, max_batch=config.rollout.concurrency, device=config.device)
 
 
 def llm_reflectors(backend: PolicyBackend) -> LLMReflector:

@@ -103,6 +103,11 @@ class TrainConfig(_Section):
 
     env: str = "tau2:mock"
     model: str = Field(default="default", description="'default' (SmolLM2-135M) or a folder.")
+    device: str = Field(
+        default="auto",
+        description="Where the in-process policy, the self reflector, the warm start and the "
+        "trainer run: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N.",
+    )
     backend: Literal["in-process", "vllm"] = Field(
         default="in-process",
         description="Where the policy samples: in this process (CPU default) or on a local "
@@ -129,6 +134,15 @@ class TrainConfig(_Section):
         default_factory=list, description="Where metrics go besides metrics.jsonl."
     )
     vllm_max_model_len: int = Field(default=4096, ge=256)
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, spec: str) -> str:
+        text = spec.strip().lower()
+        kind, _, index = text.partition(":")
+        if text not in ("auto", "cpu", "cuda") and not (kind == "cuda" and index.isdigit()):
+            raise ValueError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
+        return text
 
     @field_validator("method")
     @classmethod

@@ -117,6 +117,11 @@ class RunDir:
             )
         return str(read_json(self.run_info)["id"])
 
+    def record(self, **facts: Any) -> None:
+        """Add facts about this process to run.json (where the policy runs, ...)."""
+        self.run_id()
+        write_json_atomic(self.run_info, {**read_json(self.run_info), **facts})
+
     def latest_adapter(self, before: int) -> tuple[int, Path] | None:
         """The newest saved adapter of an iteration before `before`, if any."""
         for number in range(before - 1, 0, -1):

@@ -383,6 +383,7 @@ class TrainingRun:
             turns=self.method.turns,
             flagged_valid_share=settings.targeted_valid_share,
             seed=stable_seed(self.config.seed, "train", number),
+            device=self.config.device,
             report_to=self.config.report_to,
             options=dict(settings.options),
         )

@@ -2,12 +2,14 @@
 
 `prepare_run` checks the folder before any work: a new folder gets the config's snapshot; an
 existing one must have been started with the same settings, except that raising
-``budget.iterations`` (or ``budget.rollout_turns``) extends a run, finished or not. `run_training`
+``budget.iterations`` (or ``budget.rollout_turns``) extends a run, finished or not, and that
+``device`` may change (a run started on a CPU resumes on a GPU). `run_training`
 then runs `TrainingRun` with what the command line built (`Session`, backend, reflectors).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,13 @@ from hero_agents.outputs import claim_folder
 from hero_agents.phases import Progress, no_progress
 from hero_agents.storage import write_json_atomic
 
+logger = logging.getLogger(__name__)
+
 EXTENSIBLE = ("budget.iterations", "budget.rollout_turns")
 """Settings a rerun may raise to extend a run."""
+
+MACHINE_SETTINGS = ("device",)
+"""Settings of the machine, not of the run: a rerun may change them (resume on a GPU)."""
 
 
 def changed_settings(old: Any, new: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
@@ -38,7 +45,9 @@ def changed_settings(old: Any, new: Any, prefix: str = "") -> dict[str, tuple[An
     return {} if old == new else {prefix.rstrip("."): (old, new)}
 
 
-def _extends(key: str, old: Any, new: Any) -> bool:
+def _allowed(key: str, old: Any, new: Any) -> bool:
+    if key in MACHINE_SETTINGS:
+        return True
     return key in EXTENSIBLE and (old is None or (new is not None and new >= old))
 
 
@@ -51,7 +60,7 @@ def prepare_run(config: TrainConfig, root: Path, *, overwrite: bool = False) -> 
     if claim_folder(root, RUN_FOLDER, overwrite=overwrite):
         started = load_train_config(run_dir.config)
         changed = changed_settings(started.model_dump(mode="json"), config.model_dump(mode="json"))
-        refused = {k: v for k, v in changed.items() if not _extends(k, *v)}
+        refused = {k: v for k, v in changed.items() if not _allowed(k, *v)}
         if refused:
             lines = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in refused.items())
             raise ConfigError(
@@ -81,6 +90,8 @@ def run_training(
     every iteration's metrics row."""
     run_dir = RunDir(root)
     with run_log(run_dir.log):
+        logger.info("the policy runs %s", backend.where)
+        run_dir.record(policy=backend.where)
         write_json_atomic(run_dir.warmup, session.warm_start)
         tracker = MetricsTracker(config.report_to, root, config.model_dump(mode="json"))
 

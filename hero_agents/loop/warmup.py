@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hero_agents.cache import build_once, hero_cache_dir
+from hero_agents.device import resolve_device
 from hero_agents.environment import DemonstrationSource, Environment
 from hero_agents.errors import ConfigError
 from hero_agents.phases import Progress, no_progress
@@ -74,6 +75,7 @@ def warm_start(
     learning_rate: float = 5e-5,
     batch_size: int = 1,
     seed: int = 0,
+    device: str = "auto",
     progress: Progress = no_progress,
 ) -> WarmupSummary:
     """Fully fine-tune `model` for `steps` optimizer steps on `demonstrations`; save the result
@@ -94,7 +96,7 @@ def warm_start(
     tokenizer = AutoTokenizer.from_pretrained(model)
     rows = sft_rows(demonstrations, tokenizer)
     random.Random(seed).shuffle(rows)
-    on_gpu = torch.cuda.is_available()
+    on_gpu = resolve_device(device).type == "cuda"
     scratch = Path(tempfile.mkdtemp(prefix="hero-warmup-"))  # the trainer's own output
     config = SFTConfig(
         output_dir=str(scratch),
@@ -156,6 +158,7 @@ def warm_start_folder(
     batch_size: int,
     demonstrations: int | None,
     seed: int,
+    device: str = "auto",
     progress: Progress = no_progress,
 ) -> tuple[Path, dict[str, Any]]:
     """The warm-started model of the model folder `base` on `env`'s train demonstrations,
@@ -192,6 +195,8 @@ def warm_start_folder(
         "batch_size": batch_size,
         "seed": seed,
     }
+    if resolve_device(device).type != "cpu":  # trained in another precision (CPU keys unchanged)
+        settings["device"] = resolve_device(device).type
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     target = hero_cache_dir() / "warmups" / f"{env.name.replace(':', '-')}-{key}"
     info: dict[str, Any] = {"model": str(target), "base_model": str(base), "settings": settings}
@@ -208,6 +213,7 @@ def warm_start_folder(
             learning_rate=learning_rate,
             batch_size=batch_size,
             seed=seed,
+            device=device,
             progress=progress,
         )
         (folder / "demonstrations.json").write_text(

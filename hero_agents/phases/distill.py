@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hero_agents.device import resolve_device
 from hero_agents.errors import ConfigError
 from hero_agents.phases import Advance, Progress, no_progress
 from hero_agents.storage import read_json, write_json_atomic
@@ -52,19 +53,21 @@ class DistillSettings:
     turns: str = "all"
     flagged_valid_share: float = 0.0
     seed: int = 0
+    device: str = "auto"
+    """Where to train: ``auto`` (a CUDA GPU when torch sees one), ``cpu``, ``cuda[:N]``."""
     report_to: Sequence[str] = ()
     options: dict[str, Any] = field(default_factory=dict)
     """Further `HeroConfig` fields, as they are."""
 
 
 def hero_config(settings: DistillSettings, *, output_dir: Path) -> Any:
-    """The `HeroConfig` for `settings` (CUDA with bf16 where there is one, else the CPU);
-    a bad setting is a `ConfigError` naming it."""
+    """The `HeroConfig` for `settings` (on a CUDA device, bf16 where supported; on the CPU,
+    fp32); a bad setting is a `ConfigError` naming it."""
     import torch
 
     from hero_agents.distill.config import HeroConfig
 
-    on_gpu = torch.cuda.is_available()
+    on_gpu = resolve_device(settings.device).type == "cuda"
     options: dict[str, Any] = {
         "output_dir": str(output_dir),
         "signal": settings.signal,

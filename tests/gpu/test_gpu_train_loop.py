@@ -1,8 +1,8 @@
 """One ``hero train`` iteration on a CUDA GPU with the tiny model: rollouts, ``self``
 reflection, distillation, sync and evaluation, with the in-process policy sampling on the GPU.
 
-Kept thin on purpose (the loop is being restructured): it relies only on `run_training` taking
-a config, a run folder, a session and an open backend, and on the run's ``metrics.jsonl``."""
+It builds the run as ``hero train`` does (`hero_agents.cli.wiring`), with its own backend so
+that it can watch where the policy's forward passes run."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 import yaml
 
 from hero_agents.adapters.policy.backends import InProcessBackend
-from hero_agents.loop.commands import run_training
+from hero_agents.cli.wiring import llm_reflectors, open_session
 from hero_agents.loop.config import load_train_config
-from hero_agents.loop.session import open_session
+from hero_agents.loop.training import prepare_run, run_training
 
 pytestmark = pytest.mark.gpu
 
@@ -38,7 +38,7 @@ def test_one_iteration_samples_and_reflects_on_the_gpu(
     path = tmp_path / "gpu.yaml"
     path.write_text(yaml.safe_dump(settings))
     config = load_train_config(path)
-    session = open_session(config, progress=False)
+    session = open_session(config)
     backend = InProcessBackend(session.warm_model, device="cuda", max_batch=8)
     model = backend.policy(temperature=1.0, max_new_tokens=1).model  # shared by every copy
     inputs: list[torch.device] = []
@@ -46,7 +46,14 @@ def test_one_iteration_samples_and_reflects_on_the_gpu(
         lambda module, args, output: inputs.append(args[0].device)
     )
     try:
-        run_training(config, tmp_path / "run", session=session, backend=backend)
+        prepare_run(config, tmp_path / "run")
+        run_training(
+            config,
+            tmp_path / "run",
+            session=session,
+            backend=backend,
+            llm_reflector=llm_reflectors(backend),
+        )
     finally:
         backend.close()
 

@@ -35,7 +35,7 @@ def test_one_bf16_lora_step(tiny_model_dir: Path, tmp_path: Path, mode: str) -> 
         report_to="none",
         save_strategy="no",
         disable_tqdm=True,
-        mode=mode,
+        signal=mode,
         learning_rate=1e-2,
         max_steps=1,
         per_device_train_batch_size=4,

@@ -11,8 +11,8 @@ import torch
 from hero_agents.adapters.envs.user_sim import load_user_sim
 from hero_agents.adapters.policy import TransformersChatModel, load_policy
 from hero_agents.adapters.policy.backends import InProcessBackend
-from hero_agents.adapters.policy.device import resolve_device, sampling_dtype
 from hero_agents.adapters.reflectors import load_reflector
+from hero_agents.device import resolve_device, sampling_dtype
 from hero_agents.errors import ConfigError
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")

@@ -33,7 +33,7 @@ def trained(model_dir: Path, out: Path, device: str) -> HeroTrainer:
         report_to="none",
         save_strategy="no",
         disable_tqdm=True,
-        mode="env-feedback",
+        signal="env-feedback",
         teacher_model_kind="live",
         learning_rate=5e-2,
         max_steps=1,
