@@ -56,12 +56,13 @@ cat >"$out/train.yaml" <<'YAML'
 env: tau2:mock
 model: default
 backend: in-process
+device: cuda
 method: hero
 reflector: self
 warmup: {steps: 3, batch_size: 4}
 rollout: {tasks: 4, group_size: 4, max_turns: 4, max_new_tokens: 64, concurrency: 8}
 train: {batch_size: 4}
-eval: {every: 2, max_turns: 4}
+eval: {every: 2, max_turns: 4, tasks: 24}
 budget: {iterations: 2}
 YAML
 step train 300 "$python" -m hero_agents train "$out/train.yaml" --out "$out/train"
