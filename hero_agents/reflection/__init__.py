@@ -1,4 +1,5 @@
-"""Hindsight reflection: one diagnosis per turn, from an LLM or from the baselines' feedback.
+"""Hindsight reflection: one diagnosis per turn, from an LLM, from what the trace proves
+(`GroundedReflector`, alone or over an LLM), or from the baselines' feedback.
 
 LLM reflectors (OpenAI-compatible APIs, the policy itself) live in
 `hero_agents.adapters.reflectors`; `load_reflector(spec)` there builds any kind from a spec.
@@ -11,6 +12,7 @@ from hero_agents.reflection.base import (
     Reflector,
 )
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.grounded import Fact, Finding, GroundedReflector, prove_turn
 from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.spec import SPEC_FORMS, ReflectorSpec, parse_reflector_spec
 
@@ -18,6 +20,9 @@ __all__ = [
     "SPEC_FORMS",
     "DemoReflector",
     "EnvFeedbackReflector",
+    "Fact",
+    "Finding",
+    "GroundedReflector",
     "RedactingReflector",
     "ReflectionResult",
     "ReflectionSummary",
@@ -25,4 +30,5 @@ __all__ = [
     "Reflector",
     "ReflectorSpec",
     "parse_reflector_spec",
+    "prove_turn",
 ]
