@@ -205,7 +205,7 @@ def _near(text: str, position: int) -> str:
     before, after = text[max(0, position - 20) : position], text[position : position + 10]
     if not (before + after).strip():
         return ""
-    excerpt = f"…{before} <here> {after}…".replace("\n", "\\n")
+    excerpt = f"…{before.rstrip()} <here> {after.lstrip()}…".replace("\n", "\\n")
     return f", near {excerpt}"
 
 
@@ -387,8 +387,9 @@ def _violations(error: jsonschema.ValidationError) -> list[str]:
 def _schema_violation(call: _ParsedCall, tools: dict[str, ToolSchema]) -> list[Fact]:
     if call.name not in tools:
         names = list(tools)
-        closest = difflib.get_close_matches(call.name, names, n=1)
-        suggestion = f" The closest is {_signature(tools[closest[0]])}." if closest else ""
+        # Only a near-identical name (a typo) is named: likeness in spelling is not in meaning.
+        closest = difflib.get_close_matches(call.name, names, n=1, cutoff=0.85)
+        suggestion = f" The closest name is {_signature(tools[closest[0]])}." if closest else ""
         return [
             Fact(
                 "schema_violation",
