@@ -566,8 +566,9 @@ class GroundedReflector(Reflector):
             for field, value in proven.items()
             if getattr(diagnosis, field) != value
         }
-        return diagnosis.model_copy(
-            update={
+        return Diagnosis.model_validate(
+            {
+                **diagnosis.model_dump(),
                 **proven,
                 "hint": _lead(
                     finding.hint(self.max_hint_chars), diagnosis.hint, self.max_hint_chars

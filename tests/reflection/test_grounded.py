@@ -317,6 +317,8 @@ def test_proven_facts_override_the_llms_labels_and_lead_its_hint(
         assert diagnoses[turn].hint == f"Hint for turn {turn}."
         assert "overridden" not in json.loads(diagnoses[turn].model_dump_json())
     assert diagnoses[7].necessity == "unnecessary"  # not proven either way: the LLM's label
+    stored = Trajectory.model_validate_json(result.trajectory.model_dump_json())
+    assert stored.diagnoses == diagnoses  # both sources survive a round trip through JSON
 
 
 def test_an_llm_label_the_trace_does_not_contradict_is_kept(
