@@ -96,8 +96,17 @@ class Diagnosis(BaseModel):
     necessity: Literal["necessary", "unnecessary"]
     validity: Literal["valid", "invalid"]
     cause: str | None = Field(default=None, description="Why the action failed, if it did.")
-    hint: str = Field(description="Compact advice for this decision point (about 40 words).")
+    hint: str = Field(
+        description="Compact advice for this decision point (about 40 words); empty: no advice, "
+        "the teacher sees what the student sees."
+    )
     reflector: str = Field(description="Which reflector wrote this diagnosis.")
+    overridden: dict[Literal["necessity", "validity", "cause"], str | None] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from files unless something was
+        description="The fields a grounded reflector replaced with what the trace proves, "
+        "mapped to what the reflector beneath it had written.",
+    )
 
 
 Source = Literal["rollout", "production"]

@@ -1,10 +1,11 @@
-"""Build a `Reflector` from a spec string such as ``openai:gpt-4o-mini`` or ``demo``."""
+"""Build a `Reflector` from a spec string such as ``openai:gpt-4o-mini``, ``demo`` or
+``grounded+self``."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from hero_agents.errors import ConfigError
 from hero_agents.redaction import Redactor
 from hero_agents.reflection.base import Reflector
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.grounded import GroundedReflector
 from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.reference import ReferenceReflector
 from hero_agents.reflection.spec import ReflectorSpec, parse_reflector_spec
@@ -83,7 +85,10 @@ def self_reflector(model: BaseChatModel, *, name: str = "self", **options: Any) 
 
 def is_hosted(spec: ReflectorSpec) -> bool:
     """True when the reflector sends traces off this machine: the OpenAI API, or an
-    OpenAI-compatible server whose host is not loopback (``localhost``, 127.0.0.0/8, ::1)."""
+    OpenAI-compatible server whose host is not loopback (``localhost``, 127.0.0.0/8, ::1);
+    ``grounded+SPEC`` when SPEC does."""
+    if spec.kind == "grounded":
+        return spec.inner is not None and is_hosted(spec.inner)
     if spec.kind == "openai":
         return True
     if spec.kind != "openai-compatible":
@@ -105,6 +110,7 @@ def load_reflector(
     api_key: str | None = None,
     redaction: Redactor | Literal["auto"] | None = "auto",
     device: str = "auto",
+    end_of_turn_ids: Collection[int] = (),
     **options: Any,
 ) -> Reflector:
     """The reflector a spec names (see `hero_agents.reflection.spec.SPEC_FORMS`).
@@ -112,18 +118,42 @@ def load_reflector(
     `demos` are the trajectories the ``demo`` baseline draws successful demonstrations from;
     `env` is the environment the ``reference`` reflector reads reference solutions from.
     `options` set `OpenAIReflectorConfig` fields for the LLM kinds (``openai``,
-    ``openai-compatible``, ``self``). The API key comes from `api_key`, else
+    ``openai-compatible``, ``self``, and those beneath ``grounded+``); ``grounded`` alone takes
+    only ``max_concurrency``. The API key comes from `api_key`, else
     ``$HERO_REFLECTOR_API_KEY``, else (``openai:`` only) ``$OPENAI_API_KEY``.
 
     `redaction` ``"auto"`` redacts personal data and secrets (a default `Redactor`) for hosted
     reflectors (`is_hosted`) and for no others; a `Redactor` redacts with it whatever the kind;
     None never redacts. A redacting reflector is a `RedactingReflector` (its ``report`` says
-    what was redacted).
+    what was redacted). Beneath ``grounded+``, only the inner reflector's input is redacted:
+    what the trace proves is read from the trajectory itself, on this machine.
 
     `device` places the policy a ``self`` reflector loads in process (``auto``, ``cpu``,
     ``cuda``, ``cuda:N``); the other kinds ignore it.
+
+    `end_of_turn_ids` (the policy's end-of-turn token ids) let a grounded reflector prove that
+    an action with captured tokens was cut off by the token budget.
     """
     parsed = parse_reflector_spec(spec) if isinstance(spec, str) else spec
+    if parsed.kind == "grounded":
+        if parsed.inner is None:
+            unknown = set(options) - {"max_concurrency"}
+            if unknown:
+                raise ConfigError(
+                    f"unknown reflector options {sorted(unknown)}; 'grounded' alone takes only "
+                    "max_concurrency"
+                )
+            return GroundedReflector(end_of_turn_ids=end_of_turn_ids, **options)
+        inner = load_reflector(
+            parsed.inner,
+            demos=demos,
+            env=env,
+            api_key=api_key,
+            redaction=redaction,
+            device=device,
+            **options,
+        )
+        return GroundedReflector(inner, end_of_turn_ids=end_of_turn_ids)
     redactor = (Redactor() if is_hosted(parsed) else None) if redaction == "auto" else redaction
     reflector = _load(parsed, demos=demos, env=env, api_key=api_key, device=device, options=options)
     return reflector if redactor is None else RedactingReflector(reflector, redactor)

@@ -7,7 +7,9 @@ For turn t of a trajectory:
 - completion: the action's tokens as sampled (`Turn.tokens.completion_token_ids` when captured;
   else the template's rendering of the action up to and including the end-of-turn token);
 - teacher prompt: the same context with the turn's diagnosis added as a marked hindsight note,
-  in an extra message after the last tool/user message, right before the generation prompt.
+  in an extra message after the last tool/user message, right before the generation prompt. A
+  diagnosis with an empty hint has no note: its teacher prompt is the student's, token for token
+  (a grounded reflector's "nothing proven" carries no signal).
 
 Student and teacher score the *same* completion ids, so their log-probs line up position by
 position. `student_sequences` packs the turns of an append-only trajectory into one sequence
@@ -193,7 +195,8 @@ def build_turn_example(
     note_role: Literal["user", "system"] = "user",
     on_drift: Literal["warn", "error"] = "warn",
 ) -> TurnExample:
-    """Tokenize one turn; `note` is the teacher's hindsight note (None: no teacher)."""
+    """Tokenize one turn; `note` is the teacher's hindsight note (None: no teacher; empty:
+    the teacher sees the student's prompt)."""
     action = turn.action
     if not (action.get("content") or "").strip() and not action.get("tool_calls"):
         raise _fail(trajectory, turn.index, "empty action (no content and no tool calls)")
@@ -209,11 +212,9 @@ def build_turn_example(
         teacher = teacher_context(turn.messages, note or "", role=note_role)
         prompt = template.render(turn.messages, turn.tools, add_generation_prompt=True)
         completion = _completion_text(template, turn, prompt)
-        teacher_prompt = (
-            None
-            if note is None
-            else template.render(teacher, turn.tools, add_generation_prompt=True)
-        )
+        teacher_prompt = None if note is None else prompt  # an empty note: the student's
+        if note:
+            teacher_prompt = template.render(teacher, turn.tools, add_generation_prompt=True)
     except (ValueError, TemplateError, TypeError) as exc:
         raise _fail(trajectory, turn.index, str(exc)) from exc
 
@@ -318,7 +319,8 @@ def build_examples(
             note = None
             if signal != "grpo":
                 assert trajectory.diagnoses is not None  # checked above
-                note = hindsight_note(trajectory.diagnoses[turn.index], note_template)
+                diagnosis = trajectory.diagnoses[turn.index]
+                note = hindsight_note(diagnosis, note_template) if diagnosis.hint.strip() else ""
             kept.append(
                 build_turn_example(
                     trajectory, turn, tokenizer, note=note, note_role=note_role, on_drift=on_drift

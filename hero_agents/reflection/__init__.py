@@ -1,4 +1,5 @@
-"""Hindsight reflection: one diagnosis per turn, from an LLM, the baselines' feedback, or a
+"""Hindsight reflection: one diagnosis per turn, from an LLM, from what the trace proves
+(`GroundedReflector`, alone or over an LLM), from the baselines' feedback, or from a
 benchmark's reference solution (privileged).
 
 LLM reflectors (OpenAI-compatible APIs, the policy itself) live in
@@ -12,6 +13,7 @@ from hero_agents.reflection.base import (
     Reflector,
 )
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
+from hero_agents.reflection.grounded import Fact, Finding, GroundedReflector, prove_turn
 from hero_agents.reflection.redacting import RedactingReflector
 from hero_agents.reflection.reference import (
     ReferenceReflector,
@@ -24,6 +26,9 @@ __all__ = [
     "SPEC_FORMS",
     "DemoReflector",
     "EnvFeedbackReflector",
+    "Fact",
+    "Finding",
+    "GroundedReflector",
     "RedactingReflector",
     "ReferenceReflector",
     "ReflectionResult",
@@ -32,6 +37,7 @@ __all__ = [
     "Reflector",
     "ReflectorSpec",
     "parse_reflector_spec",
+    "prove_turn",
     "reference_demo_reflector",
     "reflector_label",
 ]

@@ -5,10 +5,11 @@
 - `DemoReflector` (``demo``): the hint, at every turn, is a successful trajectory of the same
   task (global feedback, as in SDPO's successful-rollout teacher).
 
-Neither judges the action. Their diagnoses record only what the trace shows: ``validity`` is
-"invalid" when the observation holds a tool error or the action a malformed tool call
-(``cause`` then quotes the error), else "valid"; ``necessity`` is always "necessary" (not
-judged), so a baseline's share of unnecessary turns is zero by construction.
+Neither judges the action. Their diagnoses record only what the trace proves
+(`hero_agents.reflection.grounded.prove_turn`): ``validity`` is "invalid" when a tool error, a
+malformed or cut-off call or a schema violation is proven (``cause`` then says which, quoting a
+tool error's text), else "valid"; ``necessity`` is always "necessary" (not judged), so a
+baseline's share of unnecessary turns is zero by construction.
 """
 
 from __future__ import annotations
@@ -17,28 +18,21 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from hero_agents.reflection.base import ReflectionResult, Reflector
+from hero_agents.reflection.grounded import prove_turn
 from hero_agents.reflection.prompt import clip, content_text, tool_call_names
 from hero_agents.trajectory import Diagnosis, Trajectory, Turn, is_tool_error
 
 NO_OBSERVATION = "(no observation: the episode ended after this action)"
 
 
-def _first_error(turn: Turn, limit: int) -> str | None:
-    for call in turn.action.get("invalid_tool_calls") or []:
-        return clip(f"malformed tool call {call.get('name')}: {call.get('error')}", limit)
-    for message in turn.observation:
-        if is_tool_error(message):
-            return clip(content_text(message.get("content")), limit)
-    return None
-
-
 def _observed_diagnosis(turn: Turn, hint: str, reflector: str, cause_chars: int) -> Diagnosis:
-    cause = _first_error(turn, cause_chars)
+    finding = prove_turn(turn)
+    cause = finding.cause if finding.invalid else None
     return Diagnosis(
         turn_index=turn.index,
         necessity="necessary",
-        validity="invalid" if cause is not None else "valid",
-        cause=cause,
+        validity="invalid" if finding.invalid else "valid",
+        cause=None if cause is None else clip(cause, cause_chars),
         hint=hint,
         reflector=reflector,
     )

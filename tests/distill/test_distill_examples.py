@@ -256,6 +256,24 @@ def test_the_note_template_sees_every_diagnosis_field(tokenizer: Any) -> None:
     )
 
 
+def test_an_empty_hint_gives_the_teacher_the_students_prompt(tokenizer: Any) -> None:
+    # A grounded reflector's "nothing proven": no note, not even one the template would fill.
+    trajectory = tool_conversation(turns=3)
+    diagnoses = list(trajectory.diagnoses)
+    diagnoses[1] = diagnoses[1].model_copy(update={"hint": "", "reflector": "grounded"})
+    diagnoses[2] = diagnoses[2].model_copy(update={"hint": "  \n"})
+    trajectory = trajectory.model_copy(update={"diagnoses": diagnoses})
+    template = "{validity} ({necessity}): {hint}"
+    for role in ("user", "system"):
+        first, empty, blank = build_examples(
+            [trajectory], tokenizer, note_template=template, note_role=role
+        )[0].turns
+        assert empty.teacher_prompt_ids == empty.prompt_ids
+        assert blank.teacher_prompt_ids == blank.prompt_ids
+        assert first.teacher_prompt_ids != first.prompt_ids  # a hint still makes a note
+        assert "valid (necessary): Turn 0:" in decode(tokenizer, first.teacher_prompt_ids)
+
+
 def test_a_truncated_sample_is_flagged_as_cut(tokenizer: Any) -> None:
     trajectory = with_tokens(tool_conversation("cut", turns=2), tokenizer)
     turns = list(trajectory.turns)

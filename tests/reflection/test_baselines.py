@@ -6,6 +6,7 @@ from reflection_server import make_trajectory
 
 from hero_agents.reflection import DemoReflector, EnvFeedbackReflector
 from hero_agents.reflection.baselines import NO_OBSERVATION
+from hero_agents.trajectory import Trajectory
 
 
 def test_env_feedback_hint_is_the_raw_next_observation() -> None:
@@ -60,3 +61,16 @@ def test_no_demo_is_reported_not_invented() -> None:
 
     [with_self] = DemoReflector([only_success], exclude_self=False).reflect([only_success])
     assert with_self.ok
+
+
+def test_baseline_validity_is_what_the_trace_proves(mock_episode: Trajectory) -> None:
+    # tau2 accepted update_task_status(status="done"), but its schema allows only
+    # "pending" or "completed": the baseline's label says invalid, its hint is still raw.
+    [result] = EnvFeedbackReflector().reflect([mock_episode])
+    enum_turn = result.diagnoses[4]
+    assert mock_episode.turns[4].tool_errors == 0
+    assert (enum_turn.validity, enum_turn.necessity) == ("invalid", "necessary")
+    assert enum_turn.cause.startswith("update_task_status: 'status' must be one of")
+    assert enum_turn.hint.startswith("[update_task_status] {")
+    repeat = result.diagnoses[6]  # necessity is not judged by a baseline
+    assert (repeat.validity, repeat.necessity, repeat.cause) == ("valid", "necessary", None)
