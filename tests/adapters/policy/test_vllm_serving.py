@@ -20,8 +20,9 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from hero_agents.adapters.policy.server_group import group_members
 from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
-from hero_agents.adapters.policy.vllm_server import BASE_VERSION, PolicyServer, group_members
+from hero_agents.adapters.policy.vllm_server import BASE_VERSION, PolicyServer
 from hero_agents.adapters.policy.weight_sync import (
     PolicyVersions,
     WeightSync,
