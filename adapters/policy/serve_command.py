@@ -84,11 +84,14 @@ def _serve(
             server.start()
         serving = True
         name = server.served_model_name
-        console.print(Text.assemble(("serving", "bold green"), f" {path} as ", (name, "bold")))
-        console.print(Text(f"  OpenAI API: {server.base_url}"))
-        console.print(Text(f"  policy spec: vllm:{server.base_url}"))
-        console.print(Text(f"  log: {server.log_path}"))
-        console.print("  press Ctrl-C to stop")
+        for line in (
+            Text.assemble(("serving", "bold green"), f" {path} as ", (name, "bold")),
+            Text(f"  OpenAI API: {server.base_url}"),
+            Text(f"  policy spec: vllm:{server.base_url}"),
+            Text(f"  log: {server.log_path}"),
+            Text("  press Ctrl-C to stop"),
+        ):
+            console.print(line, soft_wrap=True)  # paths stay whole, to copy
         server.wait()
     except (HeroError, StopRequested) as error:
         outcome = error
