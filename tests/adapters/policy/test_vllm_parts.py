@@ -9,17 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from hero_agents.adapters.policy.server_group import group_members
 from hero_agents.adapters.policy.vllm_chat import (
     VLLMChatModel,
     _newest_version,
     _parse_server_tool_calls,
     _tool_choice,
 )
-from hero_agents.adapters.policy.vllm_server import (
-    PolicyServer,
-    data_parallel_size,
-    group_members,
-)
+from hero_agents.adapters.policy.vllm_server import PolicyServer, data_parallel_size
 from hero_agents.adapters.policy.weight_sync import (
     PolicyVersions,
     WeightSync,

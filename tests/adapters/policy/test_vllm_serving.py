@@ -20,8 +20,9 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from hero_agents.adapters.policy.server_group import group_members
 from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
-from hero_agents.adapters.policy.vllm_server import BASE_VERSION, PolicyServer, group_members
+from hero_agents.adapters.policy.vllm_server import BASE_VERSION, PolicyServer
 from hero_agents.adapters.policy.weight_sync import (
     PolicyVersions,
     WeightSync,
@@ -250,13 +251,15 @@ async def test_recorded_turns_carry_sampled_tokens_and_version(
 async def test_server_that_dies_is_restarted_with_the_latest_adapter(
     server: PolicyServer, policy: VLLMChatModel
 ):
-    pid = server.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)  # the API server dies; the watcher restarts the group
+    leader = server.pid
+    assert leader is not None
+    (api_server,) = Path(f"/proc/{leader}/task/{leader}/children").read_text().split()
+    os.kill(int(api_server), signal.SIGKILL)  # a crash: the leader stops the rest of its group
     message = await policy.ainvoke([HumanMessage("hi again")])  # waits, then retries
     assert trace_of(message).policy_version == "policy-v2"
     assert server.restarts == 1
-    assert server.pid != pid
+    assert server.pid != leader
+    assert group_members(leader) == []  # the crashed server's engine core went with it
 
 
 def test_stop_leaves_no_process_behind(server: PolicyServer):
