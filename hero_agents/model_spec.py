@@ -111,6 +111,8 @@ def read_model_spec(text: str) -> ModelSpec:
     scheme, sep, rest = spec.partition(":")
     if spec in ("default", "self"):
         return ModelSpec(kind=spec)  # type: ignore[arg-type]
+    if scheme == "default" and sep:
+        raise BadModelSpec("'default' takes no argument")
     if sep and scheme in _OLD_FORMS:
         instead = rest.strip() or "default"
         raise BadModelSpec(f"'{_OLD_FORMS[scheme]}' is no longer a form: write {instead!r}")

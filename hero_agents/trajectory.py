@@ -37,6 +37,11 @@ class TokenTrace(BaseModel):
     completion_logprobs: list[float] | None = None
     policy_version: str | None = None
     model: str | None = None
+    finish_reason: str | None = Field(
+        default=None,
+        description="Why sampling stopped: 'stop' (the turn ended) or 'length' (the token "
+        "budget ran out), as OpenAI-compatible servers report it; None if not recorded.",
+    )
 
     @model_validator(mode="after")
     def _lengths_match(self) -> TokenTrace:

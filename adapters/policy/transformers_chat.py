@@ -241,6 +241,7 @@ class TransformersChatModel(BaseChatModel):
             completion_logprobs=logprobs,
             policy_version=version,
             model=self.model_name,
+            finish_reason=finish_reason,
         )
         response_metadata = {
             "model_name": self.model_name,

@@ -276,6 +276,7 @@ class VLLMChatModel(BaseChatModel):
             completion_logprobs=[float(entry["logprob"]) for entry in content_logprobs],
             policy_version=body.get("model") or served_name,
             model=self._base_model_name(),
+            finish_reason=choice.get("finish_reason"),
         )
         message = choice["message"]
         text = message.get("content") or ""

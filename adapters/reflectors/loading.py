@@ -91,9 +91,9 @@ def is_hosted(spec: ReflectorSpec) -> bool:
         return spec.inner is not None and is_hosted(spec.inner)
     if spec.kind == "openai":
         return True
-    if spec.kind != "openai-compatible":
+    if spec.kind not in ("openai-compatible", "vllm") or spec.model is None:
         return False
-    host = urlsplit(spec.base_url or "").hostname or ""
+    host = urlsplit(spec.model.base_url or "").hostname or ""
     if host == "localhost":
         return False
     try:
@@ -184,18 +184,24 @@ def _load(
                 "from, which knows their reference solutions (production traces have none)"
             )
         return ReferenceReflector(env)
-    if parsed.kind == "self":
-        try:
-            from hero_agents.adapters.policy import load_policy
-        except ImportError as error:
-            raise ConfigError(f"the self reflector needs a policy backend: {error}") from None
-        policy = load_policy(parsed.model, device=device)
+    model = parsed.model
+    assert model is not None  # every other kind is handled above
+    if model.kind == "self" or model.in_process:
+        from hero_agents.adapters.policy import load_policy
+
+        # hero reflect's `self`: the policy the trajectories come from is the default one.
+        policy = load_policy("default" if model.kind == "self" else str(model), device=device)
         return self_reflector(policy, name=str(parsed), **options)
+    if model.kind == "vllm" and model.name is None:
+        raise ConfigError(
+            f"{parsed}: name the served model a vLLM reflector uses, e.g. {parsed}#policy-v0"
+        )
+    kind = "openai" if model.kind == "openai" else "openai-compatible"
     config = OpenAIReflectorConfig(
-        model=parsed.model or "",
-        base_url=parsed.base_url,
+        model=model.name or "",
+        base_url=model.base_url,
         api_key=_api_key(parsed, api_key),
-        kind=parsed.kind,
+        kind=kind,
         **_llm_options(dict(options)),
     )
     return OpenAIReflector(config)

@@ -15,6 +15,8 @@ import typer
 
 from hero_agents.cli.console import console, escape, fail, stdout
 from hero_agents.errors import HeroError
+from hero_agents.reflection.reference import reflector_label
+from hero_agents.reflection.spec import ReflectorSpec
 
 DEMO_SETTINGS: dict[str, Any] = {
     "env": "tau2:mock",
@@ -36,12 +38,17 @@ DEMO_SETTINGS: dict[str, Any] = {
 """The demo's training config (see `hero_agents.loop.config.TrainConfig`)."""
 
 
-def reflector_description(spec: str, model: str) -> str:
+def reflector_description(spec: ReflectorSpec, model: str) -> str:
     """Who wrote the diagnoses, in words."""
-    if spec in ("self", "self:default"):
-        name = "SmolLM2-135M-Instruct" if model == "default" else model
+    name = "SmolLM2-135M-Instruct" if model == "default" else model
+    if spec.kind == "self":
         return f"self: the policy (warm-started {name}) diagnosing its own episodes"
-    return spec
+    if spec.kind == "grounded":
+        over = "" if spec.inner is None else f", over {reflector_description(spec.inner, model)}"
+        return f"{spec}: what each trace proves (tool errors, malformed calls...){over}"
+    if spec.privileged:
+        return f"{reflector_label(str(spec))}: notes from the benchmark's answers"
+    return str(spec)
 
 
 def demo(

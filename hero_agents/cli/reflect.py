@@ -26,94 +26,116 @@ import typer
 from rich.table import Table
 
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
+from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError, HeroError, TraceFormatError
 from hero_agents.outputs import check_output_file, start_output_file, write_mode
 from hero_agents.phases.reflect import reflect_trajectories
 from hero_agents.redaction import RedactionReport, RedactionRule, Redactor
-from hero_agents.reflection.base import ReflectionSummary
+from hero_agents.reflection.base import ReflectionSummary, Reflector
 from hero_agents.reflection.cache import default_cache_dir
+from hero_agents.reflection.grounded import GroundedReflector
 from hero_agents.reflection.redacting import RedactingReflector
-from hero_agents.reflection.spec import SPEC_FORMS, parse_reflector_spec
+from hero_agents.reflection.reference import reflector_label
+from hero_agents.reflection.spec import SPEC_FORMS, ReflectorSpec, parse_reflector_spec
 from hero_agents.storage import iter_trajectories, read_trajectories
 
-_LLM_KINDS = ("openai", "openai-compatible", "self")
+Traces = Annotated[Path, typer.Argument(help="Trajectories JSONL, e.g. from `hero rollout`.")]
+ReflectorOption = Annotated[
+    str, typer.Option("--reflector", "-r", help=f"Which reflector. Forms:\n{SPEC_FORMS}")
+]
+Out = Annotated[Path, typer.Option("--out", "-o", help="JSONL file for the diagnosed.")]
+Demos = Annotated[
+    Path | None,
+    typer.Option(help="demo: trajectories to draw successful demos from (default: TRACES)."),
+]
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        help="reference: the environment that knows the reference solutions (default: the one "
+        "the trajectories name)."
+    ),
+]
+Concurrency = Annotated[int, typer.Option(min=1, help="Trajectories in flight at once.")]
+Timeout = Annotated[float, typer.Option(min=0.001, help="Seconds per HTTP request.")]
+MaxRetries = Annotated[int, typer.Option(min=0, help="Retries on 429/5xx/timeouts, with backoff.")]
+ContextTokens = Annotated[
+    int | None, typer.Option(min=256, help="Reflector context; longer episodes are windowed.")
+]
+Structured = Annotated[
+    str, typer.Option(help="Structured output: auto, json_schema, json_object or off.")
+]
+Batching = Annotated[
+    str,
+    typer.Option("--batching", "--mode", help="batched (one call per trajectory) or per-turn."),
+]
+CacheDir = Annotated[
+    Path | None, typer.Option(help="Diagnosis cache (default: $HERO_CACHE/reflections).")
+]
+NoCache = Annotated[bool, typer.Option(help="Neither read nor write the cache.")]
+ApiKeyEnv = Annotated[
+    str | None,
+    typer.Option(help="Environment variable holding the API key (default: see --reflector)."),
+]
+Append = Annotated[
+    bool,
+    typer.Option(help="Add to an existing --out, skipping trajectories already in it (resume)."),
+]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out.")]
+Failures = Annotated[
+    Path | None, typer.Option(help="Also write the failed ids and reasons here (JSONL).")
+]
+AllowFailures = Annotated[
+    bool, typer.Option(help="Exit 0 even if some trajectories could not be diagnosed.")
+]
+PricePrompt = Annotated[
+    float | None, typer.Option(help="USD per million prompt tokens, to print a cost.")
+]
+PriceCompletion = Annotated[
+    float | None, typer.Option(help="USD per million completion tokens, to print a cost.")
+]
+Redact = Annotated[
+    bool | None,
+    typer.Option(
+        "--redact/--no-redact",
+        help="Redact personal data and secrets before reflection (default: only for hosted "
+        "reflectors).",
+    ),
+]
+Device = Annotated[
+    str, typer.Option(help="An in-process reflector's device (auto, cpu, cuda or cuda:N).")
+]
+RedactPattern = Annotated[
+    list[str] | None,
+    typer.Option(help="Also redact KIND=REGEX (repeatable; a group 'value' marks the part)."),
+]
 
 
 def reflect(
-    traces: Annotated[Path, typer.Argument(help="Trajectories JSONL, e.g. from `hero rollout`.")],
-    reflector: Annotated[
-        str, typer.Option("--reflector", "-r", help=f"Which reflector. Forms:\n{SPEC_FORMS}")
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file for the diagnosed.")] = Path(
-        "diagnosed.jsonl"
-    ),
-    demos: Annotated[
-        Path | None,
-        typer.Option(help="demo: trajectories to draw successful demos from (default: TRACES)."),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Trajectories in flight at once.")] = 8,
-    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per HTTP request.")] = 120.0,
-    max_retries: Annotated[
-        int, typer.Option(min=0, help="Retries on 429/5xx/timeouts, with backoff.")
-    ] = 4,
-    context_tokens: Annotated[
-        int | None, typer.Option(min=256, help="Reflector context; longer episodes are windowed.")
-    ] = None,
-    structured: Annotated[
-        str, typer.Option(help="Structured output: auto, json_schema, json_object or off.")
-    ] = "auto",
-    batching: Annotated[
-        str,
-        typer.Option("--batching", "--mode", help="batched (one call per trajectory) or per-turn."),
-    ] = "batched",
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(help="Diagnosis cache (default: $HERO_CACHE/reflections)."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option(help="Neither read nor write the cache.")] = False,
-    api_key_env: Annotated[
-        str | None,
-        typer.Option(help="Environment variable holding the API key (default: see --reflector)."),
-    ] = None,
-    append: Annotated[
-        bool,
-        typer.Option(
-            help="Add to an existing --out, skipping trajectories already in it (resume)."
-        ),
-    ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
-    failures: Annotated[
-        Path | None, typer.Option(help="Also write the failed ids and reasons here (JSONL).")
-    ] = None,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even if some trajectories could not be diagnosed.")
-    ] = False,
-    price_prompt: Annotated[
-        float | None, typer.Option(help="USD per million prompt tokens, to print a cost.")
-    ] = None,
-    price_completion: Annotated[
-        float | None, typer.Option(help="USD per million completion tokens, to print a cost.")
-    ] = None,
-    redact: Annotated[
-        bool | None,
-        typer.Option(
-            "--redact/--no-redact",
-            help="Redact personal data and secrets before reflection (default: only for "
-            "hosted reflectors).",
-        ),
-    ] = None,
-    device: Annotated[
-        str,
-        typer.Option(help="self: where the policy reads (auto, cpu, cuda or cuda:N)."),
-    ] = "auto",
-    redact_pattern: Annotated[
-        list[str] | None,
-        typer.Option(help="Also redact KIND=REGEX (repeatable; a group 'value' marks the part)."),
-    ] = None,
+    traces: Traces,
+    reflector: ReflectorOption,
+    out: Out = Path("diagnosed.jsonl"),
+    demos: Demos = None,
+    env: EnvOption = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 120.0,
+    max_retries: MaxRetries = 4,
+    context_tokens: ContextTokens = None,
+    structured: Structured = "auto",
+    batching: Batching = "batched",
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+    api_key_env: ApiKeyEnv = None,
+    append: Append = False,
+    overwrite: Overwrite = False,
+    failures: Failures = None,
+    allow_failures: AllowFailures = False,
+    price_prompt: PricePrompt = None,
+    price_completion: PriceCompletion = None,
+    redact: Redact = None,
+    device: Device = "auto",
+    redact_pattern: RedactPattern = None,
 ) -> None:
     """Diagnose every turn of TRACES in hindsight; write them with diagnoses to --out."""
-    from hero_agents.adapters.reflectors import load_reflector
-
     try:
         spec = parse_reflector_spec(reflector)
         if not traces.exists():
@@ -123,21 +145,10 @@ def reflect(
         check_output_file(out, mode=mode, inputs=inputs)
         if failures is not None:
             check_output_file(failures, mode="overwrite", inputs=inputs, flag="--failures")
-        redaction = _redaction(redact, redact_pattern or [])
-        options = _llm_options(spec.kind, locals())
-        api_key = None
-        if api_key_env:
-            api_key = os.environ.get(api_key_env)
-            if not api_key:
-                raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
-        pool = read_trajectories(demos or traces) if spec.kind == "demo" else None
         total = _count_readable(traces)
         if total == 0:
             console.print(f"[yellow]warning:[/] {escape(str(traces))} holds no trajectory")
-        with console.status(f"loading reflector {escape(str(spec))}"):
-            reflector_ = load_reflector(
-                spec, demos=pool, api_key=api_key, redaction=redaction, device=device, **options
-            )
+        reflector_ = _load(spec, traces, locals())
         # Last: --overwrite deletes the old file only once everything else is valid.
         start_output_file(out, mode=mode)
         if failures is not None:
@@ -164,10 +175,65 @@ def reflect(
             "--append to continue"
         )
         raise fail(error) from None
+    prices = (price_prompt, price_completion)
+    _report(summary, reflector_, spec=spec, out=out, redact=redact, prices=prices)
+    if summary.failures and not allow_failures:
+        raise typer.Exit(code=1)
 
-    _print_summary(summary, spec=str(spec), out=out, prices=(price_prompt, price_completion))
-    if isinstance(reflector_, RedactingReflector):
-        _print_redaction(reflector_.report, spec=str(spec))
+
+def _load(spec: ReflectorSpec, traces: Path, arguments: dict[str, Any]) -> Reflector:
+    """The reflector `spec` names, built with the command's options (`arguments`)."""
+    from hero_agents.adapters.reflectors import load_reflector
+
+    api_key = None
+    if arguments["api_key_env"]:
+        api_key = os.environ.get(arguments["api_key_env"])
+        if not api_key:
+            raise ConfigError(f"--api-key-env {arguments['api_key_env']}: that variable is not set")
+    pool = read_trajectories(arguments["demos"] or traces) if spec.kind == "demo" else None
+    env = _environment(arguments["env"], traces) if spec.privileged else None
+    with console.status(f"loading reflector {escape(str(spec))}"):
+        return load_reflector(
+            spec,
+            demos=pool,
+            env=env,
+            api_key=api_key,
+            redaction=_redaction(arguments["redact"], arguments["redact_pattern"] or []),
+            device=arguments["device"],
+            **_llm_options(spec, arguments),
+        )
+
+
+def _environment(name: str | None, traces: Path) -> Environment:
+    """The environment a privileged reflector reads reference solutions from: `name`, or the
+    one every trajectory of `traces` names."""
+    from hero_agents.cli.wiring import environment
+
+    if name is None:
+        names = {trajectory.env for trajectory in iter_trajectories(traces)}
+        if len(names) != 1 or None in names:
+            found = ", ".join(sorted(str(n) for n in names)) or "none"
+            raise ConfigError(
+                f"the reference reflector needs one environment; {traces} names {found}: pass --env"
+            )
+        name = names.pop()
+    return environment(str(name))
+
+
+def _report(
+    summary: ReflectionSummary,
+    reflector: Reflector,
+    *,
+    spec: ReflectorSpec,
+    out: Path,
+    redact: bool | None,
+    prices: tuple[float | None, float | None],
+) -> None:
+    """The summary table, what was redacted, and the trajectories not diagnosed."""
+    _print_summary(summary, spec=reflector_label(str(spec)), out=out, prices=prices)
+    redacting = reflector.inner if isinstance(reflector, GroundedReflector) else reflector
+    if isinstance(redacting, RedactingReflector):
+        _print_redaction(redacting.report, spec=str(spec))
     elif redact is False:
         console.print(
             f"[yellow]--no-redact:[/] trajectories went to {escape(str(spec))} unredacted"
@@ -178,14 +244,14 @@ def reflect(
         )
     if len(summary.failures) > 50:
         console.print(f"... and {len(summary.failures) - 50} more (see --failures FILE)")
-    if summary.failures and not allow_failures:
-        raise typer.Exit(code=1)
 
 
-def _llm_options(kind: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """The `OpenAIReflectorConfig` settings the command's options give an LLM reflector."""
-    if kind not in _LLM_KINDS:
-        return {}
+def _llm_options(spec: ReflectorSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `OpenAIReflectorConfig` settings the command's options give a model-backed
+    reflector (the one beneath ``grounded+`` included); {} for the others."""
+    model = spec.inner.model if spec.kind == "grounded" and spec.inner else spec.model
+    if model is None:
+        return {"max_concurrency": arguments["concurrency"]} if spec.kind == "grounded" else {}
     options: dict[str, Any] = {
         "max_concurrency": arguments["concurrency"],
         "timeout_s": arguments["timeout"],
@@ -196,7 +262,8 @@ def _llm_options(kind: str, arguments: dict[str, Any]) -> dict[str, Any]:
     if arguments["context_tokens"] is not None:
         options["context_tokens"] = arguments["context_tokens"]
     cache_dir = arguments["cache_dir"]
-    if not arguments["no_cache"] and (cache_dir is not None or kind != "self"):
+    in_process = model.in_process or model.kind == "self"  # its weights may change: no cache
+    if not arguments["no_cache"] and (cache_dir is not None or not in_process):
         options["cache_dir"] = cache_dir or default_cache_dir()
     return options
 

@@ -23,6 +23,7 @@ from hero_agents.loop.session import Session, check_against_env
 from hero_agents.methods import METHODS
 from hero_agents.phases import Progress, no_progress
 from hero_agents.reflection.base import Reflector
+from hero_agents.reflection.spec import ReflectorSpec
 
 
 def environment(name: str, **options: Any) -> Environment:
@@ -62,11 +63,14 @@ def check_report_to(config: TrainConfig) -> None:
 
 def check_reflector(config: TrainConfig) -> None:
     """An API reflector must be usable (its key set) before the run spends an hour on rollouts."""
-    if not METHODS[config.method].uses_run_reflector or config.reflector.startswith("self"):
+    if not METHODS[config.method].uses_run_reflector:
+        return
+    spec = config.reflector.inner if config.reflector.kind == "grounded" else config.reflector
+    if spec is None or spec.model is None or spec.model.kind == "self" or spec.model.in_process:
         return
     from hero_agents.adapters.reflectors import load_reflector
 
-    load_reflector(config.reflector).close()  # raises ConfigError naming the missing key
+    load_reflector(spec).close()  # raises ConfigError naming the missing key
 
 
 def check_train_options(config: TrainConfig) -> None:
@@ -166,13 +170,16 @@ def llm_reflectors(backend: PolicyBackend) -> LLMReflector:
     from hero_agents.loop.run_dir import RunDir
     from hero_agents.reflection.cache import default_cache_dir
 
-    def build(spec: str, run_dir: Path) -> Reflector:
-        if spec == "self":
+    def build(spec: ReflectorSpec, run_dir: Path) -> Reflector:
+        if spec.kind == "self":
             return backend.self_reflector(
                 max_concurrency=4,
                 cache_dir=default_cache_dir(),
                 cache_identity=f"run:{RunDir(run_dir).run_id()}",
             )
-        return load_reflector(spec, max_concurrency=8, cache_dir=default_cache_dir())
+        options = {"max_concurrency": 8, "cache_dir": default_cache_dir()}
+        if spec.model is not None and spec.model.in_process:  # another model, read in process
+            options = {"max_concurrency": 1}
+        return load_reflector(spec, **options)
 
     return build

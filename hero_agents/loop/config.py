@@ -9,13 +9,45 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hero_agents.errors import ConfigError
 from hero_agents.methods import METHOD_NAMES, METHODS, parse_arm
+from hero_agents.reflection.spec import ReflectorSpec, parse_reflector_spec
+
+
+def _run_reflector(value: Any) -> ReflectorSpec:
+    """A run's reflector: a `ReflectorSpec`, parsed once from its text."""
+    if isinstance(value, ReflectorSpec):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a reflector spec, got {type(value).__name__}")
+    try:
+        spec = parse_reflector_spec(value)
+    except ConfigError as error:  # its message lists the valid forms
+        raise ValueError(str(error)) from None
+    if spec.kind in ("env-feedback", "demo"):
+        raise ValueError(
+            f"{value!r} is a baseline's feedback, not a reflector: set method: {spec.kind}"
+        )
+    return spec
+
+
+RunReflector = Annotated[
+    ReflectorSpec, PlainValidator(_run_reflector), PlainSerializer(str, return_type=str)
+]
 
 
 class _Section(BaseModel):
@@ -118,11 +150,12 @@ class TrainConfig(_Section):
         description=f"What each iteration trains on: one of {', '.join(METHOD_NAMES)} "
         "(see hero_agents.methods).",
     )
-    reflector: str = Field(
-        default="self",
-        description="Who writes the diagnoses of the HERO methods: 'self' (the policy being "
-        "trained, with its current weights) or a reflector spec such as openai:gpt-4o-mini "
-        "(self:PATH is another in-process model).",
+    reflector: RunReflector = Field(
+        default=parse_reflector_spec("self"),
+        description="Who writes the diagnoses of the methods that take the run's reflector: "
+        "'self' (the policy being trained, with its current weights), a chat model spec such "
+        "as openai:gpt-4o-mini, 'grounded' (what the trace proves), 'grounded+SPEC', or "
+        "'reference' (the benchmark's answers: privileged).",
     )
     seed: int = 0
     warmup: WarmupSettings = WarmupSettings()
@@ -150,21 +183,6 @@ class TrainConfig(_Section):
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHOD_NAMES)}")
         return name
-
-    @field_validator("reflector")
-    @classmethod
-    def _valid_reflector(cls, spec: str) -> str:
-        from hero_agents.reflection.spec import parse_reflector_spec
-
-        try:
-            parsed = parse_reflector_spec(spec)
-        except ConfigError as error:  # its message lists the valid forms
-            raise ValueError(str(error)) from None
-        if parsed.kind in ("env-feedback", "demo"):
-            raise ValueError(
-                f"{spec!r} is a baseline's feedback, not a reflector: set method: {parsed.kind}"
-            )
-        return spec
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -41,6 +41,7 @@ from hero_agents.phases.evaluate import evaluate
 from hero_agents.phases.reflect import diagnosed_in_order, read_failures, reflect_trajectories
 from hero_agents.phases.rollout import EpisodeSlot, run_episodes, task_slots
 from hero_agents.reflection.base import ReflectionSummary, Reflector
+from hero_agents.reflection.reference import reflector_label
 from hero_agents.storage import read_json, read_whole_lines, write_json_atomic
 from hero_agents.trajectory import Trajectory
 
@@ -222,7 +223,7 @@ class TrainingRun:
             **row,
             "iteration": number,
             "method": self.config.method,
-            "reflector": self.config.reflector if self.method.uses_run_reflector else None,
+            "reflector": str(self.config.reflector) if self.method.uses_run_reflector else None,
             "seed": self.config.seed,
             "policy_version": self._version,
             "seconds": dict(seconds),
@@ -324,10 +325,15 @@ class TrainingRun:
         return diagnosed, summary.figures(self._reflector_label())
 
     def _reflector_label(self) -> str:
+        """Who wrote the iteration's diagnoses, as tables name it (privileged ones marked)."""
         row = self.method
         if row.uses_run_reflector:
-            return self.config.reflector
-        return row.name if row.reflection != "reference" else "reference"
+            name = str(self.config.reflector)
+        elif row.reflection == "demo" and row.demonstrations == "reference":
+            name = "demo:reference"
+        else:
+            name = row.reflection
+        return reflector_label(name)
 
     def _train(self, number: int, data: list[Trajectory], clock: PhaseClock) -> dict[str, Any]:
         """Distill the iteration's trajectories into its adapter (resuming); returns figures."""

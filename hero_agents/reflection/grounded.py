@@ -218,6 +218,8 @@ def _cut_off(turn: Turn, end_of_turn_ids: set[int], *, reported: bool) -> list[F
     unclosed = text.rfind(TOOL_CALL_OPEN) > text.rfind(TOOL_CALL_CLOSE)
     tokens = turn.tokens.completion_token_ids if turn.tokens is not None else []
     ended = tokens[-1] in end_of_turn_ids if tokens and end_of_turn_ids else None
+    if turn.tokens is not None and turn.tokens.finish_reason in ("stop", "length"):
+        ended = turn.tokens.finish_reason == "stop"  # the policy said why it stopped
     inside = f", inside an unclosed {TOOL_CALL_OPEN} block" if unclosed else ""
     if ended is False:
         return [

@@ -62,7 +62,9 @@ SHOWN_MISSING = 3
 def reflector_label(reflector: str) -> str:
     """How tables, reports and logs name a reflector (a spec or a diagnosis' ``reflector``):
     a privileged one says so, e.g. ``"reference (privileged)"``."""
-    return f"{reflector} (privileged)" if reflector in PRIVILEGED_REFLECTORS else reflector
+    parts = reflector.split("+")  # grounded+reference sees the answers too
+    privileged = reflector in PRIVILEGED_REFLECTORS or parts[-1] in PRIVILEGED_REFLECTORS
+    return f"{reflector} (privileged)" if privileged else reflector
 
 
 # --------------------------------------------------------------------------- calls

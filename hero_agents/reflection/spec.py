@@ -1,35 +1,43 @@
 """Reflector specs: the one-line strings that name a reflector, e.g. ``openai:gpt-4o-mini`` or
-``grounded+self`` (what the trace proves, over the policy's own diagnoses)."""
+``grounded+self`` (what the trace proves, over the policy's own diagnoses).
+
+A reflector is either a chat model, named in the grammar every chat model of hero-agents uses
+(`hero_agents.model_spec`), or one of the reflectors that need no model: the baselines'
+feedback, the benchmark's reference solution, and what the trace proves (``grounded``, alone or
+over another reflector).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 from hero_agents.errors import ConfigError
+from hero_agents.model_spec import (
+    REFLECTOR_KINDS,
+    BadModelSpec,
+    ModelKind,
+    ModelSpec,
+    forms,
+    read_model_spec,
+)
 
-ReflectorKind = Literal[
-    "openai", "openai-compatible", "self", "env-feedback", "demo", "reference", "grounded"
-]
+ReflectorKind = ModelKind | Literal["env-feedback", "demo", "reference", "grounded"]
 
-SPEC_FORMS = """\
-  openai:MODEL                       a model of the OpenAI API, e.g. openai:gpt-4o-mini
-                                     (key: $HERO_REFLECTOR_API_KEY or $OPENAI_API_KEY)
-  openai-compatible:URL#MODEL        any OpenAI-compatible server (vLLM, Azure OpenAI v1, ...),
-                                     e.g. openai-compatible:http://127.0.0.1:8000/v1#Qwen
-                                     (key: $HERO_REFLECTOR_API_KEY, else none)
-  self | self:POLICY                 the policy model reflects on its own trajectories
-                                     (POLICY as for load_policy, default 'default')
-  env-feedback                       hint = the raw next observation (env-feedback-only SD)
-  demo                               hint = a successful trajectory of the same task (SDPO-style)
-  reference                          hint = the benchmark's reference solution, turn by turn
-                                     (privileged; needs the environment)
-
-  grounded                           what the trace proves (tool errors, malformed or cut-off
-                                     calls, schema violations, repeats); other turns: no hint
-  grounded+SPEC                      proven facts over an LLM reflector's diagnoses,
-                                     e.g. grounded+self, grounded+openai:gpt-4o-mini"""
+SPEC_FORMS = (
+    forms(REFLECTOR_KINDS)
+    + """
+                               (self: the policy being trained; for hero reflect, the default)
+  env-feedback                 hint = the raw next observation (env-feedback-only SD)
+  demo                         hint = a successful trajectory of the same task (SDPO-style)
+  reference                    hint = the benchmark's reference solution, turn by turn
+                               (privileged; needs the environment)
+  grounded                     what the trace proves (tool errors, malformed or cut-off calls,
+                               schema violations, repeats); other turns: no hint
+  grounded+SPEC                proven facts over a model's diagnoses, e.g. grounded+self,
+                               grounded+openai:gpt-4o-mini
+  (API keys: $HERO_REFLECTOR_API_KEY, or $OPENAI_API_KEY for openai:)"""
+)
 """The valid spec forms, as shown in error messages and CLI help."""
 
 
@@ -38,20 +46,26 @@ class ReflectorSpec:
     """A parsed reflector spec; ``str(spec)`` is its canonical form (it holds no secrets)."""
 
     kind: ReflectorKind
-    model: str | None = None
-    base_url: str | None = None
+    model: ModelSpec | None = None
+    """The chat model of a model-backed reflector (its kind is the model's)."""
     inner: ReflectorSpec | None = None
     """The reflector beneath ``grounded+``; None for ``grounded`` alone and the other kinds."""
+
+    @property
+    def is_model(self) -> bool:
+        """Whether a chat model writes the diagnoses (grounded over one excluded)."""
+        return self.model is not None
+
+    @property
+    def privileged(self) -> bool:
+        """It sees the benchmark's answers (``reference``)."""
+        return self.kind == "reference" or (self.inner is not None and self.inner.privileged)
 
     def __str__(self) -> str:
         if self.kind == "grounded":
             return "grounded" if self.inner is None else f"grounded+{self.inner}"
-        if self.kind == "openai":
-            return f"openai:{self.model}"
-        if self.kind == "openai-compatible":
-            return f"openai-compatible:{self.base_url}#{self.model}"
-        if self.kind == "self":
-            return f"self:{self.model}"
+        if self.model is not None:
+            return str(self.model)
         return self.kind
 
 
@@ -98,35 +112,14 @@ def parse_reflector_spec(text: str) -> ReflectorSpec:
 
 def _parse_single(spec: str) -> ReflectorSpec:
     """One reflector's spec, without ``grounded+``."""
-    kind, sep, rest = spec.partition(":")
+    kind, sep, _ = spec.partition(":")
     if kind in ("env-feedback", "demo", "reference", "grounded"):
         if sep:
             more = "; write grounded+SPEC to ground another reflector" if kind == "grounded" else ""
             raise _BadSpec(f"'{kind}' takes no argument{more}")
-        return ReflectorSpec(kind=kind)
-    if kind == "self":
-        policy = rest.strip() if sep else "default"
-        if not policy:
-            raise _BadSpec("'self:' needs a policy after the colon")
-        return ReflectorSpec(kind="self", model=policy)
-    if kind == "openai":
-        if not rest.strip():
-            raise _BadSpec("'openai:' needs a model name")
-        return ReflectorSpec(kind="openai", model=rest.strip())
-    if kind == "openai-compatible":
-        url, hash_sign, model = rest.rpartition("#")
-        if not hash_sign or not url or not model.strip():
-            raise _BadSpec("expected openai-compatible:URL#MODEL")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _BadSpec(f"{url!r} is not an http(s) URL")
-        if parts.username or parts.password:
-            raise _BadSpec(
-                "the URL holds credentials; put the key in $HERO_REFLECTOR_API_KEY instead"
-            )
-        if parts.query or parts.fragment:
-            raise _BadSpec("the URL may not have a query string")
-        return ReflectorSpec(
-            kind="openai-compatible", model=model.strip(), base_url=url.rstrip("/")
-        )
-    raise _BadSpec(f"unknown kind {kind!r}")
+        return ReflectorSpec(kind=kind)  # type: ignore[arg-type]
+    try:
+        model = read_model_spec(spec)
+    except BadModelSpec as problem:
+        raise _BadSpec(str(problem) if sep else f"unknown kind {spec!r}") from None
+    return ReflectorSpec(kind=model.kind, model=model)

@@ -106,8 +106,8 @@ def check_self_results(results, trajectories) -> None:
 
 def test_self_reflection_of_even_a_random_model_is_in_the_schema(tiny_model_dir: Path) -> None:
     trajectories = [make_trajectory("a", turns=2), make_trajectory("b", turns=2)]
-    with load_reflector(f"self:{tiny_model_dir}", format_retries=0) as reflector:
-        assert reflector.name == f"self:{tiny_model_dir}"
+    with load_reflector(str(tiny_model_dir), format_retries=0) as reflector:
+        assert reflector.name == str(tiny_model_dir)
         assert reflector.config.exact_schema
         results = reflector.reflect(trajectories)
         url = reflector.config.base_url

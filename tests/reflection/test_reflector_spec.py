@@ -25,22 +25,37 @@ from hero_agents.reflection.redacting import RedactingReflector
             "Qwen/Qwen2.5-7B",
             "http://127.0.0.1:8000/v1",
         ),
-        ("self", "self", "default", None),
-        ("self:/models/ckpt-3", "self", "/models/ckpt-3", None),
+        ("self", "self", None, None),
+        ("default", "default", None, None),
+        (
+            "vllm:http://127.0.0.1:8000/v1#policy-v2",
+            "vllm",
+            "policy-v2",
+            "http://127.0.0.1:8000/v1",
+        ),
         ("env-feedback", "env-feedback", None, None),
         ("demo", "demo", None, None),
+        ("reference", "reference", None, None),
     ],
 )
 def test_valid_specs(text: str, kind: str, model: str | None, base_url: str | None) -> None:
     spec = parse_reflector_spec(text)
-    assert (spec.kind, spec.model, spec.base_url) == (kind, model, base_url)
+    named = (spec.model.name, spec.model.base_url) if spec.model else (None, None)
+    assert (spec.kind, *named) == (kind, model, base_url)
     assert parse_reflector_spec(str(spec)) == spec
+
+
+def test_a_model_folder_is_a_reflector_in_the_shared_grammar(tiny_model_dir) -> None:
+    spec = parse_reflector_spec(str(tiny_model_dir))
+    assert spec.kind == "folder" and spec.model.path == tiny_model_dir
+    assert str(spec) == str(tiny_model_dir)
 
 
 @pytest.mark.parametrize(
     ("text", "why"),
     [
         ("gpt-4o", "unknown kind"),
+        ("self:/models/ckpt-3", "'self:' is no longer a form: write '/models/ckpt-3'"),
         ("openai:", "needs a model"),
         ("openai-compatible:http://host/v1", "URL#MODEL"),
         ("openai-compatible:ftp://host/v1#m", "not an http"),
@@ -67,7 +82,7 @@ def test_bad_specs_list_the_valid_forms(text: str, why: str) -> None:
     ("text", "canonical", "inner"),
     [
         ("grounded", "grounded", None),
-        ("grounded+self", "grounded+self:default", "self:default"),
+        ("grounded+self", "grounded+self", "self"),
         ("grounded + openai:gpt-4o-mini", "grounded+openai:gpt-4o-mini", "openai:gpt-4o-mini"),
         (
             "grounded+openai-compatible:http://127.0.0.1:8000/v1#a+b",

@@ -139,9 +139,9 @@ def test_local_user_simulator_serves_an_in_process_model_on_loopback(
     tiny_model_dir: Path,
 ) -> None:
     # The tiny random model's greedy reply is empty: sample (seeded) for some text.
-    spec = f"local:{tiny_model_dir}"
+    spec = str(tiny_model_dir)
     with load_user_sim(spec, temperature=1.0, max_tokens=24, seed=0) as simulator:
-        assert simulator.spec.kind == "local"
+        assert simulator.spec.kind == "folder" and simulator.spec.in_process
         assert simulator.model.openai_api_base.startswith("http://127.0.0.1:")
         env = make_env("tau2:airline", user_sim=simulator)
         policy = ScriptedChatModel(responses=[AIMessage("How can I help?")])
@@ -165,15 +165,16 @@ def test_user_sim_specs_parse_and_bad_ones_list_the_valid_forms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spec = parse_user_sim_spec("openai-compatible:http://127.0.0.1:8000/v1/#Qwen/Qwen3-8B")
-    assert (spec.kind, spec.base_url, spec.model) == (
+    assert (spec.kind, spec.base_url, spec.name) == (
         "openai-compatible",
         "http://127.0.0.1:8000/v1",
         "Qwen/Qwen3-8B",
     )
     assert str(spec) == "openai-compatible:http://127.0.0.1:8000/v1#Qwen/Qwen3-8B"
-    assert str(parse_user_sim_spec("local:default")) == "local:default"
-    assert parse_user_sim_spec("openai:gpt-4.1").model == "gpt-4.1"
-    for bad in ("gpt-4.1", "openai:", "openai-compatible:http://x/v1", "ftp:x", "self:default"):
+    assert str(parse_user_sim_spec("default")) == "default"
+    assert parse_user_sim_spec("openai:gpt-4.1").name == "gpt-4.1"
+    bad_specs = ("gpt-4.1", "openai:", "openai-compatible:http://x/v1", "ftp:x", "self", "local:x")
+    for bad in bad_specs:
         with pytest.raises(ConfigError) as raised:
             parse_user_sim_spec(bad)
         assert USER_SIM_SPEC_FORMS in str(raised.value)

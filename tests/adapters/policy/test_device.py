@@ -58,9 +58,9 @@ def test_every_in_process_entry_point_refuses_cuda_without_a_gpu(tiny_model_dir:
     with pytest.raises(ConfigError, match="'cuda' was asked for"):
         InProcessBackend(tiny_model_dir, device="cuda")
     with pytest.raises(ConfigError, match="'cuda' was asked for"):
-        load_reflector(f"self:{tiny_model_dir}", device="cuda")
+        load_reflector(str(tiny_model_dir), device="cuda")
     with pytest.raises(ConfigError, match="'cuda' was asked for"):
-        load_user_sim(f"local:{tiny_model_dir}", device="cuda")
+        load_user_sim(str(tiny_model_dir), device="cuda")
 
 
 def test_the_policy_samples_on_the_cpu_in_fp32_when_asked(tiny_model_dir: Path) -> None:

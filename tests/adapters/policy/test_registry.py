@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import hero_agents.adapters.policy as policy_package
-from hero_agents.adapters.policy import POLICY_SPECS, TransformersChatModel, load_policy
+from hero_agents.adapters.policy import TransformersChatModel, load_policy
 from hero_agents.errors import ConfigError
 
 
@@ -21,11 +21,13 @@ def test_a_model_folder_loads_in_process(tiny_model_dir: Path) -> None:
 def test_unknown_spec_lists_the_valid_forms(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such folder") as info:
         load_policy("gpt-17")
-    for spec in POLICY_SPECS.values():
-        assert spec.usage in str(info.value)
-    assert "PATH" in str(info.value)
-    with pytest.raises(ConfigError, match=r"no config\.json"):
+    for form in ("default", "PATH", "vllm:URL[#NAME]"):
+        assert form in str(info.value)
+    assert "openai:" not in str(info.value)  # not a policy form
+    with pytest.raises(ConfigError, match=r"without config\.json"):
         load_policy(str(tmp_path))
+    with pytest.raises(ConfigError, match="a policy cannot be 'openai:MODEL'"):
+        load_policy("openai:gpt-4o")
 
 
 def test_default_takes_no_argument() -> None:
