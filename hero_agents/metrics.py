@@ -15,6 +15,7 @@ from math import comb
 from typing import Any
 
 from hero_agents.environment import Environment, SolutionLengths
+from hero_agents.stats import success_interval
 from hero_agents.trajectory import Trajectory, Turn
 
 SUCCESS_THRESHOLD = 1.0
@@ -128,9 +129,13 @@ def unnecessary_turn_rate(trajectories: Sequence[Trajectory], env: Environment) 
 
 
 def episode_figures(trajectories: Sequence[Trajectory], env: Environment) -> dict[str, Any]:
-    """The figures every report shows of a set of episodes (JSON-ready): success, pass^k,
-    reward, turns, the unnecessary-turn and invalid-action rates, tool use and tokens."""
+    """The figures every report shows of a set of episodes (JSON-ready): success with its 95%
+    bootstrap interval over tasks (`hero_agents.stats`) and each task's share of successes
+    (for paired comparisons between runs), pass^k, reward, turns, the unnecessary-turn and
+    invalid-action rates, tool use and tokens."""
     stats = EpisodeStats.of(trajectories)
+    trials = successes_by_task(trajectories)
+    interval = success_interval(trials) if trials else None
     tokens = sum(
         len(turn.tokens.completion_token_ids)
         for trajectory in trajectories
@@ -142,6 +147,8 @@ def episode_figures(trajectories: Sequence[Trajectory], env: Environment) -> dic
         "episodes": episodes,
         "tasks": stats.tasks,
         "success_rate": stats.success_rate,
+        "success_ci": [interval.low, interval.high] if interval else None,
+        "task_success": {task: sum(o) / len(o) for task, o in sorted(trials.items())},
         "pass_hat_k": {str(k): v for k, v in tau2_pass_hat_k(trajectories).items()},
         "mean_reward": stats.mean_reward,
         "mean_turns": stats.mean_turns,
