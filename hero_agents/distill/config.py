@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from trl.trainer.base_config import _BaseConfig
 
-from hero_agents.distill.examples import SIGNALS, Signal
+from hero_agents.distill.examples import NOTE_PLACEMENTS, SIGNALS, NotePlacement, Signal
 
 DEFAULT_HINDSIGHT_NOTE = (
     "<hindsight_note>\n"
@@ -81,8 +81,15 @@ class HeroConfig(_BaseConfig):
             Optimizer steps between two EMA updates.
         hindsight_note_template (`str`):
             Text of the note inserted in the teacher's context.
-        hindsight_note_role (`str`, defaults to `"user"`):
-            Role of the message carrying the note, placed after the turn's last observation.
+        hindsight_note_placement (`str`, defaults to `"user-message"`):
+            Where the teacher reads the note: `user-message` or `system-message` (an extra
+            message after the turn's last observation, right before acting) or `system-prompt`
+            (closing the conversation's system prompt).
+        distill_action_opening (`bool`, defaults to `True`):
+            Whether the tokens that open each action (a tool call's tag and tool name; a text
+            action's first token) take part in the distillation loss. False leaves them to the
+            student: a note that lowers the token opening a tool call then cannot teach the
+            policy to stop calling tools.
 
         > Examples and efficiency
 
@@ -218,11 +225,18 @@ class HeroConfig(_BaseConfig):
             "{necessity} and {validity} are filled from the turn's diagnosis."
         },
     )
-    hindsight_note_role: Literal["user", "system"] = field(
-        default="user",
+    hindsight_note_placement: NotePlacement = field(
+        default="user-message",
         metadata={
-            "help": "Role of the extra message that carries the note, placed after the turn's "
-            "last tool or user message and right before the generation prompt."
+            "help": "Where the teacher reads the note: 'user-message' or 'system-message' (an "
+            "extra message right before acting) or 'system-prompt' (closing the system prompt)."
+        },
+    )
+    distill_action_opening: bool = field(
+        default=True,
+        metadata={
+            "help": "Whether the tokens that open each action (a tool call's tag and name, a "
+            "text action's first token) take part in the distillation loss."
         },
     )
 
@@ -284,7 +298,7 @@ class HeroConfig(_BaseConfig):
             "distillation_mode": ("sampled_token", "topk_logits", "full_logits"),
             "teacher_model_kind": ("live", "ema", "base"),
             "scale_rewards": ("group", "none"),
-            "hindsight_note_role": ("user", "system"),
+            "hindsight_note_placement": NOTE_PLACEMENTS,
             "on_token_drift": ("warn", "error"),
             "distill_turns": ("all", "flagged"),
         }

@@ -7,7 +7,7 @@ For turn t of a trajectory:
 - completion: the action's tokens as sampled (`Turn.tokens.completion_token_ids` when captured;
   else the template's rendering of the action up to and including the end-of-turn token);
 - teacher prompt: the same context with the turn's diagnosis added as a marked hindsight note,
-  in an extra message after the last tool/user message, right before the generation prompt. A
+  in an extra message right before acting or closing the system prompt (`teacher_context`). A
   diagnosis with an empty hint has no note: its teacher prompt is the student's, token for token
   (a grounded reflector's "nothing proven" carries no signal).
 
@@ -66,6 +66,8 @@ class TurnExample:
     completion_source: Literal["captured", "retokenized"]
     drift: str | None = None
     """Why the captured tokens differ from the template's tokenization; None when they agree."""
+    opening_length: int = 1
+    """Leading completion tokens that open the action (`action_opening_length`)."""
 
 
 @dataclass
@@ -157,19 +159,49 @@ def hindsight_note(diagnosis: Diagnosis, template: str) -> str:
     )
 
 
-def teacher_context(
-    messages: Sequence[Message], note: str, *, role: Literal["user", "system"] = "user"
-) -> list[Message]:
-    """The turn's context with the hindsight note as an extra message right before acting.
+NotePlacement = Literal["user-message", "system-message", "system-prompt"]
+"""Where the teacher reads its note: a separate user or system message right before acting, or
+appended to the conversation's system prompt."""
 
-    Only valid for a context that ends with a tool or user message (the point where the policy
-    acts): a separate message keeps tool results intact (a note appended inside a
-    ``<tool_response>`` would pose as tool output) and renders as its own ChatML block.
+NOTE_PLACEMENTS: tuple[str, ...] = ("user-message", "system-message", "system-prompt")
+
+
+def teacher_context(
+    messages: Sequence[Message], note: str, *, placement: NotePlacement = "user-message"
+) -> list[Message]:
+    """The turn's context as the teacher reads it, with the hindsight note placed.
+
+    ``user-message``/``system-message``: an extra message after the last tool or user message,
+    right before acting (a separate message keeps tool results intact: a note appended inside a
+    ``<tool_response>`` would pose as tool output). ``system-prompt``: the note closes the
+    system prompt (a new system message when the context has none), away from the point where
+    the action opens: measured on the default model, it keeps the probability of the token that
+    opens a tool call where a note right before acting halves it.
     """
     last = messages[-1].get("role") if messages else None
     if last not in ("tool", "user"):
         raise ValueError(f"the context ends with a {last!r} message, not a tool or user message")
+    if placement == "system-prompt":
+        if messages[0].get("role") == "system":
+            system = messages[0]
+            content = f"{system.get('content') or ''}\n\n{note}"
+            return [{**system, "content": content}, *messages[1:]]
+        return [{"role": "system", "content": note}, *messages]
+    role = "user" if placement == "user-message" else "system"
     return [*messages, {"role": role, "content": note}]
+
+
+def action_opening_length(tokenizer: Any, completion_ids: Sequence[int]) -> int:
+    """How many leading tokens open the action: for a tool call, every token before the call's
+    arguments (the tag that opens it and the tool's name); for any other action, the first.
+    These decide *whether* and *which* tool is called, apart from *how*."""
+    start = tokenizer.decode(list(completion_ids)).find('"arguments"')
+    if start < 0:
+        return 1
+    opening = 0  # the tokens that end before the arguments' key starts
+    while len(tokenizer.decode(list(completion_ids[: opening + 1]))) <= start:
+        opening += 1
+    return max(1, opening)
 
 
 def _completion_text(template: ChatTemplate, turn: Turn, prompt: str) -> str:
@@ -192,7 +224,7 @@ def build_turn_example(
     tokenizer: Any,
     *,
     note: str | None,
-    note_role: Literal["user", "system"] = "user",
+    note_placement: NotePlacement = "user-message",
     on_drift: Literal["warn", "error"] = "warn",
 ) -> TurnExample:
     """Tokenize one turn; `note` is the teacher's hindsight note (None: no teacher; empty:
@@ -209,7 +241,7 @@ def build_turn_example(
             )
     template = ChatTemplate(tokenizer)
     try:
-        teacher = teacher_context(turn.messages, note or "", role=note_role)
+        teacher = teacher_context(turn.messages, note or "", placement=note_placement)
         prompt = template.render(turn.messages, turn.tools, add_generation_prompt=True)
         completion = _completion_text(template, turn, prompt)
         teacher_prompt = None if note is None else prompt  # an empty note: the student's
@@ -255,6 +287,7 @@ def build_turn_example(
         behaviour_logprobs=list(behaviour) if behaviour is not None else None,
         completion_source=source,
         drift=reason,
+        opening_length=action_opening_length(tokenizer, completion_ids),
     )
 
 
@@ -289,7 +322,7 @@ def build_examples(
     *,
     signal: str = "hero",
     note_template: str = "{hint}",
-    note_role: Literal["user", "system"] = "user",
+    note_placement: NotePlacement = "user-message",
     on_drift: Literal["warn", "error"] = "warn",
     turns: TurnSelection = "all",
     valid_share: float = 0.0,
@@ -323,7 +356,12 @@ def build_examples(
                 note = hindsight_note(diagnosis, note_template) if diagnosis.hint.strip() else ""
             kept.append(
                 build_turn_example(
-                    trajectory, turn, tokenizer, note=note, note_role=note_role, on_drift=on_drift
+                    trajectory,
+                    turn,
+                    tokenizer,
+                    note=note,
+                    note_placement=note_placement,
+                    on_drift=on_drift,
                 )
             )
         examples.append(

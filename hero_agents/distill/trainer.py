@@ -229,7 +229,7 @@ class HeroTrainer(_BaseTrainer):
             tokenizer,
             signal=args.signal,
             note_template=args.hindsight_note_template,
-            note_role=args.hindsight_note_role,
+            note_placement=args.hindsight_note_placement,
             on_drift=args.on_token_drift,
             turns=args.distill_turns,
             valid_share=args.flagged_valid_share,
@@ -322,7 +322,19 @@ class HeroTrainer(_BaseTrainer):
                 behaviour_mask=behaviour_mask,
                 is_clip=args.distillation_is_clip,
             )  # (N,)
-            distill = per_token.mean()
+            if args.distill_action_opening:
+                distill = per_token.mean()
+            else:  # the tokens that open each action are left to the student
+                kept = torch.tensor(
+                    [
+                        i >= turn.opening_length
+                        for turn in turns
+                        for i in range(len(turn.completion_ids))
+                    ],
+                    dtype=per_token.dtype,
+                    device=device,
+                )  # (N,)
+                distill = (per_token * kept).sum() / kept.sum().clamp(min=1.0)
             teacher_logps = selective_log_softmax(teacher_logits, completion_ids)
             if args.distillation_mode == "sampled_token":
                 divergence = (student_logps.detach() - teacher_logps).mean()  # k1 estimate of KL

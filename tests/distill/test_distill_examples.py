@@ -33,9 +33,10 @@ def test_teacher_reads_the_note_right_before_acting(tokenizer: Any, ending: str,
     trajectory = tool_conversation(turns=3)
     index = 1 if ending == "tool" else 0
     assert trajectory.turns[index].messages[-1]["role"] == ending
-    turn = build_examples([trajectory], tokenizer, note_template=NOTE, note_role=role)[0].turns[
-        index
-    ]
+    examples = build_examples(
+        [trajectory], tokenizer, note_template=NOTE, note_placement=f"{role}-message"
+    )
+    turn = examples[0].turns[index]
 
     student = decode(tokenizer, turn.prompt_ids)
     teacher = decode(tokenizer, turn.teacher_prompt_ids)
@@ -51,6 +52,32 @@ def test_teacher_reads_the_note_right_before_acting(tokenizer: Any, ending: str,
         assert (
             '\n<tool_response>\n{"status": "shipped", "order_id": 12}\n</tool_response>' in teacher
         )
+
+
+def test_a_note_in_the_system_prompt_closes_it_and_leaves_the_rest_alone(tokenizer: Any) -> None:
+    trajectory = tool_conversation(turns=3)
+    turn = build_examples(
+        [trajectory], tokenizer, note_template=NOTE, note_placement="system-prompt"
+    )[0].turns[1]
+    student = decode(tokenizer, turn.prompt_ids)
+    teacher = decode(tokenizer, turn.teacher_prompt_ids)
+    hint = trajectory.diagnoses[1].hint
+    system = trajectory.turns[1].messages[0]["content"]
+    closed = f"{system}\n\n<hindsight_note>{hint}</hindsight_note>"
+    assert teacher == student.replace(system, closed, 1)
+    assert teacher.endswith(student[student.index(system) + len(system) :])
+
+
+def test_the_tokens_that_open_an_action_are_counted(tokenizer: Any) -> None:
+    example = build_examples([tool_conversation(turns=3)], tokenizer)[0]
+    for turn in example.turns:
+        opening = decode(tokenizer, turn.completion_ids[: turn.opening_length])
+        rest = decode(tokenizer, turn.completion_ids[turn.opening_length :])
+        if "<tool_call>" in opening:  # a call: its tag and name open it, its arguments do not
+            assert '"name"' in opening and "arguments" not in opening
+            assert '"arguments"' in rest
+        else:
+            assert turn.opening_length == 1
 
 
 def test_student_and_teacher_score_the_same_action_tokens(tokenizer: Any) -> None:
@@ -264,9 +291,9 @@ def test_an_empty_hint_gives_the_teacher_the_students_prompt(tokenizer: Any) -> 
     diagnoses[2] = diagnoses[2].model_copy(update={"hint": "  \n"})
     trajectory = trajectory.model_copy(update={"diagnoses": diagnoses})
     template = "{validity} ({necessity}): {hint}"
-    for role in ("user", "system"):
+    for placement in ("user-message", "system-message", "system-prompt"):
         first, empty, blank = build_examples(
-            [trajectory], tokenizer, note_template=template, note_role=role
+            [trajectory], tokenizer, note_template=template, note_placement=placement
         )[0].turns
         assert empty.teacher_prompt_ids == empty.prompt_ids
         assert blank.teacher_prompt_ids == blank.prompt_ids
