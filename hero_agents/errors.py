@@ -41,3 +41,7 @@ class DistillationError(HeroError):
 
 class NothingToTrain(DistillationError):
     """The input is valid but selects nothing to train on (e.g. no flagged turn)."""
+
+
+class ProbeError(HeroError):
+    """Trajectories cannot be probed (no diagnoses, or turns the policy cannot render)."""

@@ -36,12 +36,14 @@ def _register_commands() -> None:
     from hero_agents.cli.distill import distill
     from hero_agents.cli.episodes import evaluate, rollout
     from hero_agents.cli.import_traces import import_command
+    from hero_agents.cli.probe import probe
     from hero_agents.cli.reflect import reflect
     from hero_agents.cli.report import report
     from hero_agents.cli.serve import serve
     from hero_agents.cli.train import train, warmup
 
-    for command in (rollout, reflect, distill, serve, warmup, train, report, demo, compare):
+    commands = (rollout, reflect, probe, distill, serve, warmup, train, report, demo, compare)
+    for command in commands:
         app.command()(command)
     app.command("import")(import_command)
     app.command("eval")(evaluate)
