@@ -7,6 +7,7 @@ and budgets must be possible, so a run never fails an hour in on a typo. `TrainC
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -83,8 +84,28 @@ class RolloutSettings(_Section):
 class TrainSettings(_Section):
     """Distillation (or GRPO) on each iteration's rollouts, with a LoRA adapter."""
 
-    learning_rate: float = Field(default=1e-4, gt=0)
-    epochs: float = Field(default=1.0, gt=0, description="Passes over an iteration's data.")
+    learning_rate: float = Field(
+        default=1e-4, gt=0, description="Peak learning rate of the run's one schedule."
+    )
+    schedule: Literal["constant", "cosine"] = Field(
+        default="constant",
+        description="The learning rate over the run's global optimizer steps (one AdamW and "
+        "one schedule for the whole run, carried across iterations and resumes): constant, or "
+        "a cosine decay to a tenth of the peak at the last planned step; both after warmup.",
+    )
+    warmup_steps: int = Field(default=0, ge=0, description="Linear warm-up steps of the run.")
+    epochs: float = Field(
+        default=1.0,
+        gt=0,
+        description="Passes over an iteration's data (when steps_per_iteration is not set).",
+    )
+    steps_per_iteration: int | None = Field(
+        default=None,
+        ge=1,
+        description="Optimizer steps of each iteration, cycling through its data as often as "
+        "needed (several passes over a batch, as PPO does). None: epochs x the steps one pass "
+        "over rollout.tasks x rollout.group_size trajectories takes.",
+    )
     batch_size: int = Field(
         default=4, ge=1, description="Trajectories per optimizer step (gradient accumulation)."
     )
@@ -204,6 +225,16 @@ class TrainConfig(_Section):
                 "least one turn): no iteration could run"
             )
         return self
+
+    @property
+    def planned_steps_per_iteration(self) -> int:
+        """Optimizer steps one iteration takes: ``train.steps_per_iteration``, else epochs x
+        the steps of one pass over a full iteration's rollouts."""
+        train = self.train
+        if train.steps_per_iteration is not None:
+            return train.steps_per_iteration
+        trajectories = self.rollout.tasks * self.rollout.group_size
+        return math.ceil(math.ceil(trajectories / train.batch_size) * train.epochs)
 
 
 class CompareConfig(_Section):

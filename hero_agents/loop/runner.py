@@ -32,6 +32,7 @@ from hero_agents.backend import PolicyBackend
 from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError, NothingToTrain
 from hero_agents.loop.config import TrainConfig
+from hero_agents.loop.optimizer import LearningRateSchedule, RunOptimizer
 from hero_agents.loop.run_dir import PhaseClock, RunDir
 from hero_agents.methods import METHODS
 from hero_agents.metrics import episode_figures
@@ -136,6 +137,15 @@ class TrainingRun:
         self.progress = progress
         self.on_iteration = on_iteration
         self._trainer_model: Any = None  # the PEFT model carried from one iteration to the next
+        settings = config.train
+        self._optimizer = RunOptimizer(
+            LearningRateSchedule(
+                peak=settings.learning_rate,
+                total_steps=config.budget.iterations * config.planned_steps_per_iteration,
+                warmup_steps=settings.warmup_steps,
+                shape=settings.schedule,
+            )
+        )
         self._version = "warm-start"
         self._train_ids = env.task_ids("train")
         # Fail now, not at iteration 1, if the environment has too few tasks.
@@ -352,6 +362,7 @@ class TrainingRun:
                 raise NothingToTrain(
                     "no trajectory to train on (see the rollout and reflect figures)"
                 )
+            previous = self.dir.latest_adapter(before=number)
             result = distill(
                 self._trainer_model if self._trainer_model is not None else str(self.warm_model),
                 data,
@@ -362,6 +373,10 @@ class TrainingRun:
                 adapter,
                 progress=self._ticking(clock),
                 phase=f"train {number}",
+                prepare=lambda trainer: self._optimizer.attach(
+                    trainer, resume_from=previous[1] if previous else None
+                ),
+                on_save=self._optimizer.save,
             )
         except NothingToTrain as reason:
             clock.stop()
@@ -384,6 +399,7 @@ class TrainingRun:
             teacher=settings.teacher,
             learning_rate=settings.learning_rate,
             epochs=settings.epochs,
+            max_steps=settings.steps_per_iteration or -1,
             accumulation=min(settings.batch_size, trajectories),
             lora_r=settings.lora_r,
             turns=self.method.turns,

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,7 @@ def training_figures(trainer: Any, result: Any) -> dict[str, Any]:
         "divergence": _mean([row["hero/divergence"] for row in log if "hero/divergence" in row]),
         "grpo_loss": _mean([row["hero/grpo_loss"] for row in log if "hero/grpo_loss" in row]),
         "seconds": result.metrics.get("train_runtime"),
+        "learning_rates": [row["learning_rate"] for row in log if "learning_rate" in row],
         **result.metrics,  # the trainer's own summary: train_runtime, train_loss, ...
     }
 
@@ -179,7 +180,8 @@ def distill(
     progress: Progress = no_progress,
     phase: str = "train",
     callbacks: Sequence[Any] = (),
-    optimizers: tuple[Any, Any] = (None, None),
+    prepare: Callable[[Any], None] | None = None,
+    on_save: Callable[[Path], None] | None = None,
 ) -> Distilled:
     """Train `model` (a path, or a model carried from an earlier training) on `trajectories`
     with `config`, and save the policy (LoRA adapter or full model) to `out`.
@@ -187,6 +189,9 @@ def distill(
     When `out` already holds a finished training, nothing is trained and its figures are
     returned. Raises `NothingToTrain` when the data select no turn (e.g. targeted training
     with nothing flagged), and `DistillationError` for unusable input, naming it.
+
+    `prepare(trainer)` runs before training (e.g. to hand it a run's optimizer), and
+    `on_save(folder)` writes more files into the policy folder before it is renamed into place.
     """
     done = finished_figures(out)
     if done is not None:
@@ -198,8 +203,9 @@ def distill(
         args=config,
         train_dataset=list(trajectories),
         callbacks=list(callbacks) or None,
-        optimizers=optimizers,
     )
+    if prepare is not None:
+        prepare(trainer)
     report_steps(trainer, progress(phase, trainer_steps(trainer)))
     result = trainer.train()
     figures = training_figures(trainer, result)
@@ -208,6 +214,8 @@ def distill(
     shutil.rmtree(scratch, ignore_errors=True)  # a killed save's leftovers
     trainer.save_policy(scratch)
     if trainer.accelerator.is_main_process:
+        if on_save is not None:
+            on_save(scratch)
         write_json_atomic(scratch / TRAIN_FIGURES, figures)
         os.replace(scratch, out)
     trainer.accelerator.wait_for_everyone()
