@@ -258,24 +258,25 @@ def _paired_cell(comparison: PairedComparison | None) -> str:
     return f"{difference_cell(comparison)} · {tally_cell(comparison)}"
 
 
-def results_caption(results: list[ArmResult]) -> str:
+def results_caption(results: list[ArmResult], *, against_grpo: bool) -> str:
     """What a comparison's figures are and how their intervals were drawn."""
     seeds = max((r.runs for r in results), default=0)
+    versus = f"vs warm start / vs {BASELINE_ARM}" if against_grpo else "vs warm start"
+    by_seed = f" ({BASELINE_ARM} paired seed by seed)" if against_grpo else ""
     return (
         f"Final held-out figures over {seeds} seed{'s' if seeds != 1 else ''}. Success (greedy "
         "pass@1; pass^k as tau2-bench; sampled: k episodes per task at temperature > 0) is the "
         "mean over seeds and tasks with a 95% interval from a crossed percentile bootstrap "
         f"({RESAMPLES:,} draws) that resamples the held-out tasks and, independently, the seeds "
         "(`hero_agents.stats.pooled_mean_interval`); the warm start's resamples tasks only. "
-        f"vs warm start / vs {BASELINE_ARM}: the arm minus the baseline on each task's success, "
-        f"in points, averaged over tasks and seeds ({BASELINE_ARM} paired seed by seed), with "
-        "the same bootstrap (`stats.pooled_paired_comparison`); W / L / T: tasks on which the "
-        "arm did better, worse or the same, averaged over seeds. Reference log-prob: mean "
-        "log-prob per token of the reference actions on held-out tasks, mean over seeds, its "
-        "interval combining the seeds' spread with each seed's own (`stats.pooled_estimate`). "
-        "Other figures: mean ± standard deviation over seeds. Runs: those whose last evaluation "
-        "the figures pool; unfinished runs are left out. Privileged arms see the benchmark's "
-        "answers: an upper bound, never evidence against a baseline."
+        f"{versus}: the arm minus the baseline on each task's success, in points, averaged over "
+        f"tasks and seeds{by_seed}, with the same bootstrap (`stats.pooled_paired_comparison`); "
+        "W / L / T: tasks on which the arm did better, worse or the same, averaged over seeds. "
+        "Reference log-prob: mean log-prob per token of the reference actions on held-out "
+        "tasks, mean over seeds, its interval combining the seeds' spread with each seed's own "
+        "(`stats.pooled_estimate`). Other figures: mean ± standard deviation over seeds. Runs: "
+        "those whose last evaluation the figures pool; unfinished runs are left out. Privileged "
+        "arms see the benchmark's answers: an upper bound, never evidence against a baseline."
     )
 
 
@@ -332,7 +333,7 @@ def results_table(
         "|" + " --- |" * len(columns),
         *("| " + " | ".join(render(r) for _, render in columns) + " |" for r in results),
     ]
-    return "\n".join(lines) + f"\n\n{results_caption(results)}\n"
+    return "\n".join(lines) + f"\n\n{results_caption(results, against_grpo=BASELINE_ARM in runs)}\n"
 
 
 def run_compare(
