@@ -3,7 +3,7 @@ the terminal."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +13,7 @@ from rich.table import Table
 from hero_agents.cli.console import console, escape, fail, stdout
 from hero_agents.errors import HeroError
 from hero_agents.loop.figures import (
+    Figures,
     cell,
     guard,
     pass_hat_cell,
@@ -32,7 +33,7 @@ def run_summary_table(title: str, rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(title=escape(title))
     table.add_column("iteration", justify="right")
     table.add_column("success", justify="right", no_wrap=True)
-    columns = []
+    columns: list[tuple[str, Callable[[Figures], str]]] = []
     if any(sampled(e) for e in evals):
         k = next((top_k(sampled(e)) for e in evals if top_k(sampled(e))), None)
         if k is not None:

@@ -16,6 +16,7 @@ from hero_agents.cli.console import console, escape, fail, phase_progress, stdou
 from hero_agents.errors import HeroError
 from hero_agents.loop.config import TrainConfig
 from hero_agents.loop.figures import cell, paired, sampled, success
+from hero_agents.loop.report import figure_columns
 from hero_agents.outputs import check_not_input, claim_folder
 from hero_agents.storage import write_json_atomic
 
@@ -62,8 +63,6 @@ def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     """Held-out figures of some policies, one column each and one figure a line (two policies
     fit an 80-column terminal): success with its 95% interval over tasks, pass^k, the sampled
     pass and reference log-likelihood when measured, turns, unnecessary and invalid turns."""
-    from hero_agents.loop.report import figure_columns
-
     episodes = {figures["episodes"] for _, figures in rows}
     table = Table(title=escape(f"{title} · {'/'.join(map(str, sorted(episodes)))} episodes"))
     table.add_column("held-out")
