@@ -9,7 +9,7 @@ pass^1 is the plain success rate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from math import comb
 from typing import Any
@@ -48,6 +48,17 @@ def pass_hat_k(trials: dict[str, Sequence[bool]], k: int) -> float | None:
         if len(outcomes) >= k
     ]
     return sum(per_task) / len(per_task) if per_task else None
+
+
+def task_pass_hat_k(task_success: Mapping[str, float], trials: int, k: int) -> dict[str, float]:
+    """Each task's pass^k, ``C(c, k) / C(trials, k)``, from its share ``c / trials`` of
+    successful episodes (an evaluation's ``task_success`` when every task ran `trials` times)."""
+    if not 1 <= k <= trials:
+        raise ValueError(f"k must be between 1 and the {trials} trials, got {k}")
+    return {
+        task: comb(round(share * trials), k) / comb(trials, k)
+        for task, share in task_success.items()
+    }
 
 
 def is_invalid_action(turn: Turn) -> bool:

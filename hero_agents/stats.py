@@ -18,6 +18,8 @@ overlap even when one arm is better on every task it changes.
 
 scipy's `stats.bootstrap` resamples the observations of 1-D samples; it cannot draw the crossed
 seed × task grid of `pooled_paired_comparison`, so one numpy implementation serves every form.
+Where only each seed's value and interval survive (not its per-task values), `pooled_estimate`
+combines them with the normal approximation of that design's variance.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
+from statistics import NormalDist, fmean, variance
 
 import numpy as np
 
@@ -60,9 +63,12 @@ class Interval:
     percent: bool = False
     """The value is a share, shown as a percentage."""
 
-    def format(self, *, signed: bool = False) -> str:
-        """E.g. ``33.3% [21.9, 45.8]`` for a share, ``-0.121 [-0.140, -0.102]`` otherwise."""
-        return _render(self, signed=signed, unit="%" if self.percent else "")
+    def format(self, *, signed: bool = False, unit: str | None = None) -> str:
+        """E.g. ``33.3% [21.9, 45.8]`` for a share, ``-0.121 [-0.140, -0.102]`` otherwise;
+        `unit` replaces the share's ``%`` (``""`` for a difference in points)."""
+        return _render(
+            self, signed=signed, unit=("%" if self.percent else "") if unit is None else unit
+        )
 
 
 @dataclass(frozen=True)
@@ -110,11 +116,55 @@ def mean_interval(
 ) -> Interval:
     """The mean over tasks of a per-task value (e.g. reference log-prob per token) with its
     bootstrap interval, resampling tasks."""
-    tasks = sorted(values)
-    per_task = np.array([[_task_value(values, task, "values") for task in tasks]])
-    return _crossed_bootstrap(
-        per_task, level=level, resamples=resamples, seed=seed, percent=percent
+    return pooled_mean_interval(
+        [values], level=level, resamples=resamples, seed=seed, percent=percent
     )
+
+
+def pooled_mean_interval(
+    seeds: Sequence[PerTask],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    percent: bool = False,
+) -> Interval:
+    """`mean_interval` pooled over training seeds: ``seeds[s]`` is seed s's per-task value (e.g.
+    its held-out success per task), every seed on the same tasks. The figure is the mean over
+    seeds and tasks; its interval is the crossed bootstrap of `pooled_paired_comparison`
+    (tasks and seeds resampled independently). With one seed this is `mean_interval`."""
+    if not seeds:
+        raise ConfigError("no seeds to pool")
+    tasks = sorted(seeds[0])
+    grid = np.array(  # (seeds, tasks)
+        [
+            _values_of(values, tasks, where=f"seed {s}: " if len(seeds) > 1 else "", name="values")
+            for s, values in enumerate(seeds)
+        ]
+    )
+    return _crossed_bootstrap(grid, level=level, resamples=resamples, seed=seed, percent=percent)
+
+
+def pooled_estimate(estimates: Sequence[Interval], *, level: float = LEVEL) -> Interval:
+    """The mean of several seeds' estimates of one figure on the same tasks, when only each
+    seed's value and `level` interval are at hand, not its per-task values.
+
+    A normal approximation of the crossed design's variance: the seeds' spread divided by their
+    number, plus the mean of each seed's own variance over tasks (read from its interval's
+    half-width). Slightly conservative, since noise within a task counts in both terms. One
+    estimate is returned as it is.
+    """
+    if not estimates:
+        raise ConfigError("no estimates to pool")
+    if len(estimates) == 1:
+        return estimates[0]
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    values = [e.value for e in estimates]
+    within = fmean(((e.high - e.low) / (2 * z)) ** 2 for e in estimates)
+    half = z * (variance(values) / len(values) + within) ** 0.5
+    mean = fmean(values)
+    first = estimates[0]
+    return Interval(mean, mean - half, mean + half, first.n, first.percent)
 
 
 def paired_comparison(
@@ -191,18 +241,24 @@ def _paired_differences(
 ) -> list[float]:
     """Arm minus baseline per task, in the order of `tasks` (seed 0's arm's tasks)."""
     where, reference = (f"seed {seed}: ", "seed 0's arm") if seed is not None else ("", "the arm")
-    for name, side in (("arm", arm), ("baseline", baseline)):
-        if set(side) != set(tasks):
-            missing = sorted(set(tasks) - set(side))
-            extra = sorted(set(side) - set(tasks))
-            raise ConfigError(
-                f"{where}the {name} was not evaluated on the same tasks as {reference} "
-                f"(missing {missing[:5]}, extra {extra[:5]}); a paired comparison needs the same "
-                "tasks on both sides"
-            )
-    return [
-        _task_value(arm, task, "arm") - _task_value(baseline, task, "baseline") for task in tasks
-    ]
+    arm_values = _values_of(arm, tasks, where=where, name="arm", reference=reference)
+    baseline_values = _values_of(baseline, tasks, where=where, name="baseline", reference=reference)
+    return [a - b for a, b in zip(arm_values, baseline_values, strict=True)]
+
+
+def _values_of(
+    values: PerTask, tasks: Sequence[str], *, where: str, name: str, reference: str = "seed 0"
+) -> list[float]:
+    """`values` per task, in the order of `tasks`, which must be exactly its tasks."""
+    if set(values) != set(tasks):
+        missing = sorted(set(tasks) - set(values))
+        extra = sorted(set(values) - set(tasks))
+        raise ConfigError(
+            f"{where}the {name} was not evaluated on the same tasks as {reference} "
+            f"(missing {missing[:5]}, extra {extra[:5]}); figures are compared and pooled over "
+            "the same tasks only"
+        )
+    return [_task_value(values, task, name) for task in tasks]
 
 
 def _task_value(values: PerTask, task: str, name: str) -> float:

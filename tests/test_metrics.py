@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hero_agents.metrics import EpisodeStats, pass_hat_k, successes_by_task
+from hero_agents.metrics import EpisodeStats, pass_hat_k, successes_by_task, task_pass_hat_k
 from hero_agents.trajectory import Trajectory, Turn
 
 
@@ -33,6 +33,16 @@ def test_pass_hat_k_is_the_mean_over_tasks_of_c_choose_k_over_n_choose_k() -> No
     assert pass_hat_k(trials, 5) is None
     with pytest.raises(ValueError, match="at least 1"):
         pass_hat_k(trials, 0)
+
+
+def test_each_tasks_pass_hat_k_from_its_share_of_successes() -> None:
+    trials = {"a": [True, False, True, False], "b": [True] * 4, "c": [False] * 4}
+    shares = {task: sum(o) / len(o) for task, o in trials.items()}
+    per_task = task_pass_hat_k(shares, 4, 2)
+    assert per_task == pytest.approx({"a": 1 / 6, "b": 1.0, "c": 0.0})
+    assert sum(per_task.values()) / 3 == pytest.approx(pass_hat_k(trials, 2))
+    with pytest.raises(ValueError, match="between 1 and the 4 trials"):
+        task_pass_hat_k(shares, 4, 5)
 
 
 def test_episode_stats_count_successes_turns_and_invalid_actions() -> None:

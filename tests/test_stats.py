@@ -13,6 +13,8 @@ from hero_agents.stats import (
     PairedComparison,
     mean_interval,
     paired_comparison,
+    pooled_estimate,
+    pooled_mean_interval,
     pooled_paired_comparison,
     success_interval,
 )
@@ -117,6 +119,42 @@ def test_pooling_over_seeds_resamples_seeds_as_well_as_tasks() -> None:
     )
 
 
+def test_a_pooled_mean_resamples_seeds_as_well_as_tasks() -> None:
+    eight_of_24 = {task: sum(o) / len(o) for task, o in outcomes(8, 24).items()}
+    assert pooled_mean_interval([eight_of_24], percent=True) == success_interval(outcomes(8, 24))
+    same = pooled_mean_interval([eight_of_24] * 3, percent=True)
+    alone = success_interval(outcomes(8, 24))
+    assert (same.value, same.low, same.high) == pytest.approx((alone.value, alone.low, alone.high))
+    assert same.format() == alone.format() == "33.3% [16.7, 54.2]"
+    # Seeds at 0.3, -0.1 and 0.1 on every task: only the seeds' spread is left to show.
+    tasks = [f"t{i}" for i in range(24)]
+    seeds = [dict.fromkeys(tasks, shift) for shift in (0.3, -0.1, 0.1)]
+    pooled = pooled_mean_interval(seeds)
+    assert pooled.value == pytest.approx(0.1) and pooled.n == 24
+    assert (pooled.low, pooled.high) == pytest.approx((-0.1, 0.3))
+    with pytest.raises(ConfigError, match=r"seed 1: the values .* same tasks"):
+        pooled_mean_interval([outcomes(3, 24), outcomes(3, 23)])
+    with pytest.raises(ConfigError, match="no seeds"):
+        pooled_mean_interval([])
+
+
+def test_pooled_estimates_add_the_seeds_spread_to_their_own_intervals() -> None:
+    one = Interval(-0.12, -0.14, -0.10, 30)
+    assert pooled_estimate([one]) is one
+    # Seeds that agree: the interval of each (its task spread) is the pooled one.
+    agree = pooled_estimate([one, one, one])
+    assert (agree.value, agree.low, agree.high) == pytest.approx((-0.12, -0.14, -0.10))
+    # Seeds that disagree: their variance over their number adds to the tasks' variance.
+    spread = pooled_estimate([Interval(v, v - 0.02, v + 0.02, 30) for v in (-0.10, -0.12, -0.14)])
+    se_tasks, se_seeds = 0.02 / 1.959964, math.sqrt(0.0004 / 3)
+    half = 1.959964 * math.sqrt(se_tasks**2 + se_seeds**2)
+    assert spread.value == pytest.approx(-0.12)
+    assert (spread.low, spread.high) == pytest.approx((-0.12 - half, -0.12 + half))
+    assert spread.high - spread.low > one.high - one.low
+    with pytest.raises(ConfigError, match="no estimates"):
+        pooled_estimate([])
+
+
 def test_bad_input_is_one_clear_error() -> None:
     with pytest.raises(ConfigError, match="no tasks"):
         success_interval({})
@@ -136,3 +174,5 @@ def test_results_are_typed_values() -> None:
     comparison = paired_comparison(outcomes(3, 4), outcomes(3, 4))
     assert isinstance(comparison, PairedComparison) and isinstance(comparison.difference, Interval)
     assert comparison.format() == "+0.0 points [0.0, 0.0]; 0 wins, 0 losses, 4 ties of 4 tasks"
+    # a difference in points, without the share's unit
+    assert comparison.difference.format(signed=True, unit="") == "+0.0 [0.0, 0.0]"

@@ -6,10 +6,58 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.table import Table
 
 from hero_agents.cli import wiring
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
 from hero_agents.errors import HeroError
+from hero_agents.loop.compare import BASELINE_ARM, ArmResult
+from hero_agents.loop.figures import cell, difference_cell, tally_cell
+from hero_agents.stats import PairedComparison
+
+
+def _paired_lines(comparison: PairedComparison | None) -> str:
+    if comparison is None:
+        return "–"
+    return f"{difference_cell(comparison)}\n{tally_cell(comparison)}"
+
+
+def compare_table(title: str, results: list[ArmResult], *, against_grpo: bool) -> Table:
+    """The comparison in an 80-column terminal: per arm, final held-out success with its 95%
+    interval, and its paired per-task difference with the warm start (and with grpo), in points
+    with its interval above the tasks won, lost and tied; an arm whose runs did not all finish
+    says how many its figures pool."""
+    # No outer edge: the arm's name keeps the width of "hero[grounded+self]".
+    table = Table(
+        title=escape(title),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("method", overflow="fold")
+    table.add_column("success", justify="right", no_wrap=True)
+    table.add_column("vs warm start", justify="right", no_wrap=True)
+    if against_grpo:
+        table.add_column(f"vs {BASELINE_ARM}", justify="right", no_wrap=True)
+    for result in results:
+        name = escape(result.label)
+        if result.runs and not result.complete:
+            name += f"\n[bold]{result.counted} of {result.runs} runs[/]"
+        if result.stopped:
+            name += f"\n{result.stopped} stopped early"
+        cells = [cell(result.success), _paired_lines(result.vs_warm_start)]
+        if against_grpo:
+            cells.append(_paired_lines(result.vs_grpo))
+        table.add_row(name, *cells)
+    table.caption = (
+        "success = greedy pass@1, mean over seeds and tasks [95% crossed bootstrap over seeds "
+        "× tasks]; vs: paired per-task difference in points [95% CI], W/L/T = tasks better / "
+        "worse / the same; runs: finished (or stopped by the drift guard) of all; every figure: "
+        "results.md"
+    )
+    return table
 
 
 def compare(
@@ -39,7 +87,7 @@ def compare(
             session = wiring.open_session(config.train, env=env, progress=progress)
             backend = wiring.open_backend(config.train, session.warm_model, root / "warm-start")
             try:
-                table = run_compare(
+                results = run_compare(
                     config,
                     root,
                     session=session,
@@ -53,7 +101,9 @@ def compare(
                 backend.close()
     except HeroError as error:
         raise fail(error) from None
-    stdout.out(table)
+    seeds = ", ".join(map(str, config.seeds))
+    title = f"{root} · {config.train.env} · final held-out figures, seeds {seeds}"
+    stdout.print(compare_table(title, results, against_grpo=BASELINE_ARM in config.methods))
     console.print(
         f"results: {escape(str(root / 'results.md'))} · plots: {escape(str(root))}/compare-*.png"
     )

@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from hero_agents.cli import wiring
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
 from hero_agents.errors import HeroError
 from hero_agents.loop.config import TrainConfig
+from hero_agents.loop.figures import cell, paired, sampled, success
+from hero_agents.loop.report import figure_columns
 from hero_agents.outputs import check_not_input, claim_folder
 from hero_agents.storage import write_json_atomic
 
@@ -48,7 +52,7 @@ def iteration_line(row: dict[str, Any]) -> str:
     evaluation = row.get("eval")
     if evaluation:
         parts.append(
-            f"held-out success {_percent(evaluation['success_rate'])}, "
+            f"held-out success {cell(success(evaluation))}, "
             f"{_number(evaluation['mean_turns'])} turns"
         )
     parts.append(f"{sum(row.get('seconds', {}).values()):.0f} s")
@@ -56,26 +60,27 @@ def iteration_line(row: dict[str, Any]) -> str:
 
 
 def eval_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
-    """Held-out figures of some policies, one row each (fits an 80-column terminal)."""
+    """Held-out figures of some policies, one column each and one figure a line (two policies
+    fit an 80-column terminal): success with its 95% interval over tasks, pass^k, the sampled
+    pass and reference log-likelihood when measured, turns, unnecessary and invalid turns."""
     episodes = {figures["episodes"] for _, figures in rows}
     table = Table(title=escape(f"{title} · {'/'.join(map(str, sorted(episodes)))} episodes"))
-    table.add_column("policy", no_wrap=True)
-    for column in ("success", "pass^k", "turns", "unnecessary", "invalid"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for name, figures in rows:
-        hat = figures.get("pass_hat_k") or {}
-        top = max(hat, key=int) if hat else None
-        table.add_row(
-            escape(name),
-            _percent(figures["success_rate"]),
-            f"{_percent(hat[top])} (k={top})" if top else "-",
-            _number(figures["mean_turns"]),
-            _percent(figures.get("unnecessary_turn_rate")),
-            _percent(figures.get("invalid_action_rate")),
-        )
+    table.add_column("held-out")
+    for name, _ in rows:
+        table.add_column(escape(name), justify="right", no_wrap=True)
+    evaluated = [{"eval": figures} for _, figures in rows]
+    for name, render in figure_columns(evaluated):
+        table.add_row(name, *map(render, evaluated))
+    for name, key, show in (
+        ("turns / episode", "mean_turns", _number),
+        ("unnecessary turns", "unnecessary_turn_rate", _percent),
+        ("invalid actions", "invalid_action_rate", _percent),
+    ):
+        table.add_row(name, *(show(figures.get(key)) for _, figures in rows))
     table.caption = (
-        "success = pass@1; turns per episode; unnecessary = turns beyond the gold solution's "
-        "length; invalid = turns with a malformed tool call or a tool error"
+        "success = greedy pass@1 [95% bootstrap interval over tasks]; sampled: k episodes per "
+        "task at temperature > 0; unnecessary = turns beyond the gold solution's length; "
+        "invalid = turns with a malformed tool call or a tool error"
     )
     return table
 
@@ -100,16 +105,20 @@ def with_device(config: TrainConfig, device: str | None) -> TrainConfig:
     )
 
 
-def before_after_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    """The held-out figures of a run's warm start and of its last iteration."""
-    first, last = rows[0], rows[-1]
-    return eval_table(
-        title,
-        [
-            ("before (warm start)", first["eval"]),
-            (f"after {last['iteration']} iterations", last["eval"]),
-        ],
-    )
+def before_after_table(title: str, rows: list[dict[str, Any]]) -> Group:
+    """The held-out figures of a run's warm start and of its last evaluation, and under them
+    the paired per-task comparison of the two (greedy, and sampled when measured)."""
+    first = rows[0]
+    last = next(row for row in reversed(rows) if row.get("eval"))
+    if last is first:
+        return Group(eval_table(title, [("before (warm start)", first["eval"])]))
+    after = f"after {last['iteration']} iteration{'s' if last['iteration'] != 1 else ''}"
+    lines = [eval_table(title, [("before (warm start)", first["eval"]), (after, last["eval"])])]
+    for name, read in (("", lambda figures: figures), ("sampled, ", sampled)):
+        comparison = paired([read(last["eval"]) or {}], [read(first["eval"]) or {}])
+        if comparison is not None:
+            lines.append(Text(f"{name}after − before, paired over tasks: {comparison.format()}"))
+    return Group(*lines)
 
 
 def warmup(

@@ -5,6 +5,7 @@
 - `runner`: `TrainingRun`, iterations of rollout, reflection, distillation, sync and
   evaluation in a resumable folder (`run_dir`), with per-iteration figures
   (`iteration_metrics`, `tracking`);
-- `commands`, `demo`, `compare`, `report`: ``hero train``, ``hero demo``, ``hero compare``,
-  ``hero report``.
+- `compare`, `report`: ``hero compare``'s runs and table, the tables and plots of a run and of
+  a comparison; `figures`: an evaluation's figures read back with their 95% intervals, pooled
+  over seeds.
 """

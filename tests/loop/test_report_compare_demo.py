@@ -1,9 +1,11 @@
 """``hero report``, ``hero compare`` and ``hero demo`` on the tiny model: plots that are real
-images, tables with every method and its spread over seeds, a demo with a before/after table."""
+images, tables with every success figure's 95% interval and the paired comparisons, terminal
+tables that fit 80 columns, a demo with a before/after table."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,11 +19,21 @@ from hero_agents.loop.run_dir import RunDir
 
 runner = CliRunner()
 
+CI = re.compile(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]")
+"""A success figure with its interval: ``33.3% [21.9, 45.8]``."""
+PAIRED = re.compile(r"[+-]\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] · \d+W \d+L \d+T")
+"""A paired difference in points with its interval and tally: ``+8.3 [-2.1, 18.8] · 5W 3L 16T``."""
+
 
 def invoke(*args: str) -> str:
-    result = runner.invoke(app, list(args))
+    result = runner.invoke(app, list(args), env={"COLUMNS": "80"})
     assert result.exit_code == 0, (result.output, result.exception)
     return result.output
+
+
+def table_lines(printed: str) -> list[str]:
+    """The printed lines of rich tables (the ones with column rules or separators)."""
+    return [line for line in printed.splitlines() if "│" in line or "─" in line]
 
 
 def assert_png(path: Path) -> None:
@@ -39,9 +51,16 @@ def test_report_plots_a_run_and_writes_its_table(
     for stem in ("success", "turns", "unnecessary"):
         assert_png(out / "report" / f"{stem}.png")
     table = (out / "report" / "report.md").read_text()
+    assert (
+        "| iteration | rollout turns spent | rollout success | held-out success [95% CI] |" in table
+    )
     rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split("|")[1].strip() for row in rows] == ["0", "1", "2"]
-    assert "| iteration | rollout turns spent |" in printed
+    assert all(CI.fullmatch(row.split("|")[4].strip()) for row in rows)
+    # The terminal gets the evaluated iterations with their intervals, in 80 columns.
+    summary = [line for line in table_lines(printed) if CI.search(line)]
+    assert [line.split("│")[1].strip() for line in summary] == ["0", "1", "2"]
+    assert max(map(len, printed.splitlines())) <= 80
 
 
 def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
@@ -58,9 +77,18 @@ def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
     printed = invoke("compare", str(config), "--out", str(out))
 
     table = (out / "results.md").read_text()
+    header = table.splitlines()[2].split(" | ")
+    assert header[1:3] == ["held-out success [95% CI]", "vs warm start: points [95% CI] · W L T"]
+    assert header[3] == "vs grpo: points [95% CI] · W L T"
+    warm = next(line for line in table.splitlines() if line.startswith("| warm start"))
+    assert CI.fullmatch(warm.split(" | ")[1]) and warm.split(" | ")[2:4] == ["–", "–"]
     for method in ("env-feedback", "grpo"):
         row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
-        assert row.count("±") == 6 and row.rstrip(" |").endswith("2")  # 2 seeds
+        cells = row.split(" | ")
+        assert CI.fullmatch(cells[1]) and PAIRED.fullmatch(cells[2])
+        # only the other arm is compared with grpo, seed by seed
+        assert (PAIRED.fullmatch(cells[3]) is not None) == (method != "grpo")
+        assert row.count("±") == 5 and row.rstrip(" |").endswith("| 2")  # 2 seeds finished
         for seed in (0, 1):
             run = RunDir(out / method / f"seed-{seed}")
             assert run.finished(1)
@@ -68,12 +96,19 @@ def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
             assert run.eval(0).read_bytes() == (out / "warm-start" / "eval.jsonl").read_bytes()
             first = json.loads(run.metrics.read_text().splitlines()[0])
             assert first["method"] == method and first["seed"] == seed
-    assert "| warm start (before training) |" in printed
+    assert "crossed percentile bootstrap" in table
+    # The terminal's table: every arm with its interval and paired differences, in 80 columns.
+    lines = printed.splitlines()
+    table_rows = lines[next(i for i, line in enumerate(lines) if line.startswith("method ")) :]
+    names = [line.split()[0] for line in table_rows if CI.search(line)]
+    assert names == ["warm", "env-feedback", "grpo"]
+    assert max(map(len, printed.splitlines())) <= 80
     for stem in ("success", "turns", "unnecessary"):
         assert_png(out / f"compare-{stem}.png")
 
-    # A rerun resumes: nothing left to do, the same table.
-    assert invoke("compare", str(config), "--out", str(out)).count("| grpo |") == 1
+    # A rerun resumes: nothing left to do, the same table (the intervals are seeded).
+    rerun = invoke("compare", str(config), "--out", str(out))
+    assert rerun[rerun.index("\nmethod ") :] == printed[printed.index("\nmethod ") :]
     assert (out / "results.md").read_text() == table
 
 
@@ -82,8 +117,17 @@ def test_demo_prints_before_and_after_and_who_wrote_the_diagnoses(
 ) -> None:
     out = tmp_path / "demo"
     printed = invoke("demo", "--model", str(tiny_model_dir), "--iterations", "1", "--out", str(out))
-    cells = [line.split("│")[1].strip() for line in printed.splitlines() if line.count("│") > 3]
-    assert cells[0].startswith("before") and any(c.startswith("after 1") for c in cells)
-    assert "diagnoses written by: self: the policy" in " ".join(printed.split())
+    header = next(line for line in printed.splitlines() if "┃" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "held-out",
+        "before (warm start)",
+        "after 1 iteration",
+    ]
+    success = next(line for line in printed.splitlines() if line.startswith("│ success "))
+    assert len(CI.findall(success)) == 2
+    words = " ".join(printed.split())
+    assert re.search(r"after − before, paired over tasks: [+-]\d+\.\d points \[", words)
+    assert "diagnoses written by: self: the policy" in words
+    assert max(map(len, printed.splitlines())) <= 80
     assert_png(out / "report" / "success.png")
     assert RunDir(out).finished(1)
