@@ -497,3 +497,22 @@ def test_an_unreachable_reflector_is_named_exactly_as_written(traces: Path, tmp_
     assert "Traceback" not in result.output
     assert spec in result.output
     assert "Ⓜ" not in result.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hero_agents/phases/reflect.py and phases/rollout.py put rich markup around ids in "
+    "their progress statuses ('[red]not diagnosed ID'), which the status column renders as "
+    "markup: an id holding '[/x]' raises MarkupError",
+)
+def test_an_imported_trajectory_id_is_printed_as_written(traces: Path, tmp_path: Path) -> None:
+    records = [json.loads(line) for line in traces.read_text().splitlines()]
+    for number, record in enumerate(records):  # ids of production traces are the user's text
+        record["id"] = f"ticket-{number}[/v1]:m:"
+    traces.write_text("".join(json.dumps(record) + "\n" for record in records))
+    out = tmp_path / "diagnosed.jsonl"
+    # The tiny model never succeeds: the demo baseline has no demo, every trajectory fails.
+    result = hero("reflect", traces, "-r", "demo", "--out", out)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "not diagnosed: ticket-0[/v1]:m:: " in result.output
