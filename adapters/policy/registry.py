@@ -55,8 +55,9 @@ def check_model_folder(path: Path, *, name: str = "model folder") -> Path:
 
 
 def model_folder(model: str) -> Path:
-    """The transformers folder a ``--model`` option names: ``default`` is the embedded
-    SmolLM2-135M-Instruct (converted on first use); anything else must be a model folder."""
+    """The transformers folder a model spec names (a policy, a reflector, a run's ``model``):
+    ``default`` is the embedded SmolLM2-135M-Instruct (converted on first use); anything else
+    must be a model folder. Errors name the folder, not an option: callers differ."""
     if model == "default":
         from hero_agents.adapters.policy.default_model import default_model_path
 
@@ -64,7 +65,7 @@ def model_folder(model: str) -> Path:
     path = Path(model).expanduser()
     if not (path / "config.json").is_file():
         raise ConfigError(
-            f"--model {model!r} is neither 'default' nor a Hugging Face model folder "
+            f"{model!r} is neither 'default' nor a Hugging Face model folder "
             "(a folder with config.json, weights and a tokenizer)"
         )
-    return check_model_folder(path, name="--model")
+    return check_model_folder(path)

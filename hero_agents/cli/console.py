@@ -3,7 +3,9 @@
 Progress, status and errors go to `console` (stderr); results (tables) go to `stdout`, so
 ``hero ... > results.txt`` keeps only the results. Neither console turns ``:name:`` into emoji,
 and text that came from the user (a spec, a path, an error message) is printed with
-`escape`, so it is shown as written, never read as markup.
+`escape`, so it is shown as written, never read as markup. Progress bars' descriptions and
+status spinners (``console.status(Text(...))``) are plain text: rich reads their strings as
+markup with emoji, whatever the console's setting.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = ["console", "escape", "fail", "phase_progress", "progress_bar", "stdou
 def progress_bar() -> Progress:
     """The progress bar every long command shows (on stderr); tasks take a ``status`` field."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -46,7 +48,7 @@ def phase_progress() -> Iterator[Callable[[str, int], Callable[[str], None]]]:
     with progress_bar() as bars:
 
         def start(phase: str, total: int) -> Callable[[str], None]:
-            task = bars.add_task(escape(phase), total=total, status="")
+            task = bars.add_task(phase, total=total, status="")
             return lambda status: bars.update(task, advance=1, status=status)
 
         yield start

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from hero_agents.cli import wiring
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
@@ -66,7 +67,7 @@ def run_episode_command(options: EpisodeOptions) -> None:
             check_output_file(options.out, mode=mode)
             simulator = None
             if options.user_sim is not None:
-                with console.status(f"starting user simulator {escape(options.user_sim)}"):
+                with console.status(Text(f"starting user simulator {options.user_sim}")):
                     simulator = resources.enter_context(
                         load_user_sim(
                             options.user_sim,
@@ -77,7 +78,7 @@ def run_episode_command(options: EpisodeOptions) -> None:
                     )
             env = wiring.environment(options.env, user_sim=simulator)
             slots = cycling_slots(options.command, env.task_ids(options.split), options.episodes)
-            with console.status(f"loading policy {escape(options.policy)}"):
+            with console.status(Text(f"loading policy {options.policy}")):
                 policy = load_policy(
                     options.policy,
                     temperature=options.temperature,

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
 from hero_agents.environment import Environment
@@ -147,7 +148,9 @@ def reflect(
             check_output_file(failures, mode="overwrite", inputs=inputs, flag="--failures")
         total = _count_readable(traces)
         if total == 0:
-            console.print(f"[yellow]warning:[/] {escape(str(traces))} holds no trajectory")
+            console.print(
+                f"[yellow]warning:[/] {escape(str(traces))} holds no trajectory", soft_wrap=True
+            )
         reflector_ = _load(spec, traces, locals())
         # Last: --overwrite deletes the old file only once everything else is valid.
         start_output_file(out, mode=mode)
@@ -192,7 +195,7 @@ def _load(spec: ReflectorSpec, traces: Path, arguments: dict[str, Any]) -> Refle
             raise ConfigError(f"--api-key-env {arguments['api_key_env']}: that variable is not set")
     pool = read_trajectories(arguments["demos"] or traces) if spec.kind == "demo" else None
     env = _environment(arguments["env"], traces) if spec.privileged else None
-    with console.status(f"loading reflector {escape(str(spec))}"):
+    with console.status(Text(f"loading reflector {spec}")):
         return load_reflector(
             spec,
             demos=pool,

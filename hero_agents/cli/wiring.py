@@ -12,6 +12,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
+
 from hero_agents.backend import PolicyBackend
 from hero_agents.cli.console import console, escape
 from hero_agents.device import resolve_device
@@ -151,7 +153,7 @@ def open_backend(config: TrainConfig, model: Path, run_dir: Path) -> PolicyBacke
     from hero_agents.adapters.policy.backends import InProcessBackend, VLLMBackend
 
     if config.backend == "vllm":
-        with console.status(f"starting vLLM for {escape(str(model))} (log in {run_dir})"):
+        with console.status(Text(f"starting vLLM for {model} (log in {run_dir})")):
             return VLLMBackend(
                 model,
                 run_dir=run_dir,

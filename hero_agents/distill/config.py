@@ -330,6 +330,10 @@ class HeroConfig(_BaseConfig):
             raise ValueError("distill_turns='flagged' selects turns by diagnosis: not with grpo")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(
+                f"max_steps must be positive, or -1 to train num_train_epochs, got {self.max_steps}"
+            )
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ValueError(
                 f"num_train_epochs must be positive (or max_steps set), got {self.num_train_epochs}"
