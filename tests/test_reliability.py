@@ -499,12 +499,6 @@ def test_an_unreachable_reflector_is_named_exactly_as_written(traces: Path, tmp_
     assert "Ⓜ" not in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hero_agents/phases/reflect.py and phases/rollout.py put rich markup around ids in "
-    "their progress statuses ('[red]not diagnosed ID'), which the status column renders as "
-    "markup: an id holding '[/x]' raises MarkupError",
-)
 def test_an_imported_trajectory_id_is_printed_as_written(traces: Path, tmp_path: Path) -> None:
     records = [json.loads(line) for line in traces.read_text().splitlines()]
     for number, record in enumerate(records):  # ids of production traces are the user's text

@@ -143,7 +143,7 @@ def _reflect(
         with load_reflector(named, env=env, device=device, demos=trajectories) as reflector:
             results = reflector.reflect(trajectories)
         for result in results:
-            advance("" if result.ok else f"[red]not diagnosed {escape(result.trajectory.id)}")
+            advance("" if result.ok else f"not diagnosed: {result.trajectory.id}")
         failed = [r for r in results if not r.ok]
         if failed:
             console.print(

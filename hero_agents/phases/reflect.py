@@ -93,7 +93,7 @@ def reflect_trajectories(
             else:
                 if failures is not None:
                     _append_failure(failures, result.trajectory.id, result.error)
-                advance(f"[red]not diagnosed {result.trajectory.id}")
+                advance(f"not diagnosed: {result.trajectory.id}")
 
     with TrajectoryWriter(out, fsync=fsync) as writer:
         asyncio.run(run(writer))

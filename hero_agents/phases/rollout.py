@@ -125,7 +125,7 @@ async def arun_episodes(
                 expected = isinstance(error, HeroError)
                 logger.warning("episode %s failed: %s", slot.id, error, exc_info=not expected)
                 failures.append(EpisodeFailure(slot, f"{type(error).__name__}: {error}"))
-                advance(f"[red]failed {slot.id}")
+                advance(f"failed: {slot.id}")
                 return
         trajectory.id = slot.id
         trajectory.metadata.update({**(metadata or {}), "sample": slot.sample})
