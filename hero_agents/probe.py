@@ -45,6 +45,7 @@ from hero_agents.errors import DistillationError, ProbeError
 from hero_agents.phases import Progress, no_progress
 from hero_agents.reflection.grounded import prove_turn
 from hero_agents.reflection.reference import align_with_reference
+from hero_agents.scoring import action_logprobs
 from hero_agents.trajectory import Message, Trajectory, Turn
 
 Proof = Literal["bad", "good", "unknown"]
@@ -99,34 +100,6 @@ class _Scored:
     def shift(self, start: int = 0, end: int | None = None) -> float | None:
         pairs = list(zip(self.teacher, self.student, strict=True))[start:end]
         return sum(t - s for t, s in pairs) / len(pairs) if pairs else None
-
-
-def _rows_logprobs(
-    model: Any, rows: Sequence[tuple[list[int], list[int]]], batch_size: int
-) -> list[list[float]]:
-    """Per-token log-probs of each completion given its prompt: right-padded batches."""
-    import torch
-
-    device = next(model.parameters()).device
-    results: list[list[float]] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        width = max(len(p) + len(c) for p, c in chunk)
-        ids = torch.zeros((len(chunk), width), dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, (prompt, completion) in enumerate(chunk):
-            sequence = prompt + completion
-            ids[row, : len(sequence)] = torch.tensor(sequence)
-            mask[row, : len(sequence)] = 1
-        with torch.no_grad():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        for row, (prompt, completion) in enumerate(chunk):
-            positions = torch.arange(len(prompt) - 1, len(prompt) + len(completion) - 1)
-            targets = torch.tensor(completion)
-            picked = logprobs[row, positions.to(device), targets.to(device)]
-            results.append(picked.tolist())
-    return results
 
 
 class Prober:
@@ -220,10 +193,11 @@ class Prober:
                     student_rows.append((key, example.prompt_ids, example.completion_ids))
                 if example.teacher_prompt_ids != example.prompt_ids:  # an empty note: none
                     teacher_rows.append((example.teacher_prompt_ids, example.completion_ids))
-        scores = _rows_logprobs(self.model, [(p, c) for _, p, c in student_rows], self.batch_size)
+        rows = [(p, c) for _, p, c in student_rows]
+        scores = action_logprobs(self.model, rows, batch_size=self.batch_size)
         for (key, _, _), values in zip(student_rows, scores, strict=True):
             self._student[key] = values
-        teacher_scores = iter(_rows_logprobs(self.model, teacher_rows, self.batch_size))
+        teacher_scores = iter(action_logprobs(self.model, teacher_rows, batch_size=self.batch_size))
         greedy = self._greedy_actions(plans)
         probes = []
         for position, plan in enumerate(plans):

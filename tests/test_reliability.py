@@ -456,7 +456,7 @@ def test_phase_seconds_add_up_across_processes(run_copy: Path, config: Path) -> 
     result = hero("train", config, "--out", run_copy)
     assert result.exit_code == 0, result.output
     seconds = json.loads(run.metrics.read_text().splitlines()[-1])["seconds"]
-    assert set(seconds) == {"rollout", "reflect", "train", "sync", "eval"}
+    assert set(seconds) == {"rollout", "reflect", "train", "sync", "guard", "eval"}
     for phase, spent in earlier.items():
         assert spent <= seconds[phase] < spent + 120, (phase, seconds)
     assert json.loads(run.seconds(1).read_text()) == seconds

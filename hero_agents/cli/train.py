@@ -132,7 +132,7 @@ def warmup(
     """Warm-start the policy on train-split demonstrations and measure it on held-out tasks."""
     from hero_agents.loop.config import dump_config, load_train_config
     from hero_agents.loop.run_dir import RUN_FOLDER
-    from hero_agents.loop.runner import evaluate_policy
+    from hero_agents.loop.runner import ReferenceChecks, evaluate_policy
 
     try:
         config = with_device(load_train_config(config_path), device)
@@ -147,8 +147,14 @@ def warmup(
     summary = session.warm_start.get("summary") or {}
     try:
         with phase_progress() as progress:
+            checks = ReferenceChecks(config, session.env, session.warm_model)
             figures = evaluate_policy(
-                config, session.env, backend, out / "eval.jsonl", progress=progress
+                config,
+                session.env,
+                backend,
+                out / "eval.jsonl",
+                progress=progress,
+                reference=lambda: checks.held_out(None),
             )
         write_json_atomic(out / "eval.json", figures)
     except HeroError as error:

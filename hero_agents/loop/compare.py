@@ -39,7 +39,7 @@ from hero_agents.loop.figures import (
 from hero_agents.loop.reflectors import LLMReflector
 from hero_agents.loop.report import mean_std, plot_compare
 from hero_agents.loop.run_dir import RunDir
-from hero_agents.loop.runner import evaluate_policy
+from hero_agents.loop.runner import ReferenceChecks, evaluate_policy
 from hero_agents.loop.session import Session, run_log
 from hero_agents.loop.training import changed_settings, prepare_run, run_training
 from hero_agents.methods import PRIVILEGED_MARK, parse_arm
@@ -353,12 +353,19 @@ def run_compare(
     with run_log(out / "log.txt"):
         baseline = out / "warm-start"
         if not (baseline / "metrics.json").is_file():
+            checks = ReferenceChecks(base, session.env, session.warm_model)
             figures = evaluate_policy(
-                base, session.env, backend, baseline / "eval.jsonl", progress=progress
+                base,
+                session.env,
+                backend,
+                baseline / "eval.jsonl",
+                progress=progress,
+                reference=lambda: checks.held_out(None),
             )
             row = {
                 "iteration": 0,
                 "eval": figures,
+                "guard": checks.guard(None, None),
                 "policy_version": "warm-start",
                 "rollout_turns_total": 0,
                 "seconds": {"eval": figures["seconds"]},

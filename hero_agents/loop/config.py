@@ -137,6 +137,32 @@ class EvalSettings(_Section):
     samples: int = Field(default=1, ge=1, description="Episodes per task (pass^k needs k).")
     temperature: float = Field(default=0.0, ge=0.0, description="0 is greedy decoding.")
     max_turns: int = Field(default=6, ge=1)
+    sampled: int = Field(
+        default=0,
+        ge=0,
+        description="Also k episodes per task at sampled_temperature beside the main pass "
+        "(pass^k, as tau2 reports it); 0: none.",
+    )
+    sampled_temperature: float = Field(default=1.0, gt=0.0)
+    reference_logprob: bool = Field(
+        default=True,
+        description="Also score the held-out tasks' reference actions (mean log-prob per "
+        "token): a low-variance learning curve (where the environment has references).",
+    )
+
+
+class GuardSettings(_Section):
+    """A drift guard: after each iteration, the reference actions of a few *train* tasks are
+    scored (mean log-prob per token); a fall past `max_drop` below the warm start's stops the
+    run (or only warns), before the policy forgets what it could do."""
+
+    tasks: int = Field(
+        default=8, ge=0, description="Train tasks whose reference actions are scored (0: off)."
+    )
+    max_drop: float = Field(
+        default=0.5, gt=0.0, description="Nats per token below the warm start's that trip it."
+    )
+    action: Literal["stop", "warn"] = "stop"
 
 
 class BudgetSettings(_Section):
@@ -184,6 +210,7 @@ class TrainConfig(_Section):
     train: TrainSettings = TrainSettings()
     eval: EvalSettings = EvalSettings()
     budget: BudgetSettings = BudgetSettings()
+    guard: GuardSettings = GuardSettings()
     report_to: list[Literal["tensorboard", "wandb"]] = Field(
         default_factory=list, description="Where metrics go besides metrics.jsonl."
     )

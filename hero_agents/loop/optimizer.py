@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hero_agents.storage import read_json, write_json_atomic
+from hero_agents.storage import write_json_atomic
 
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULE_FILE = "schedule.json"
@@ -86,17 +86,15 @@ class RunOptimizer:
         import torch
 
         state = torch.load(folder / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(state)
-        step = int(read_json(folder / SCHEDULE_FILE)["step"])
-        self.scheduler.last_epoch = step
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.schedule.rate(step)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])  # its step, and the rate it set
 
     def save(self, folder: Path) -> None:
         """Write the optimizer's state and the global step into `folder` (an adapter's)."""
         import torch
 
-        torch.save(self.optimizer.state_dict(), folder / OPTIMIZER_FILE)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        torch.save(state, folder / OPTIMIZER_FILE)
         write_json_atomic(
             folder / SCHEDULE_FILE,
             {"step": self.step, "rate": self.schedule.rate(self.step), **vars(self.schedule)},

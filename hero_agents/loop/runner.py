@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from hero_agents.backend import PolicyBackend
-from hero_agents.environment import Environment
+from hero_agents.device import resolve_device
+from hero_agents.environment import DemonstrationSource, Environment
 from hero_agents.errors import ConfigError, NothingToTrain
 from hero_agents.loop.config import TrainConfig
 from hero_agents.loop.optimizer import LearningRateSchedule, RunOptimizer
@@ -43,6 +44,7 @@ from hero_agents.phases.reflect import diagnosed_in_order, read_failures, reflec
 from hero_agents.phases.rollout import EpisodeSlot, run_episodes, task_slots
 from hero_agents.reflection.base import ReflectionSummary, Reflector
 from hero_agents.reflection.reference import reflector_label
+from hero_agents.scoring import ReferenceScorer
 from hero_agents.storage import read_json, read_whole_lines, write_json_atomic
 from hero_agents.trajectory import Trajectory
 
@@ -73,14 +75,26 @@ def slot_id(kind: str, iteration: int, task_id: str, sample: int) -> str:
     return f"{kind}-{iteration:04d}-{task_id}-{sample}"
 
 
-def eval_slots(env: Environment, config: TrainConfig, number: int = 0) -> list[EpisodeSlot]:
-    """The held-out episodes a config evaluates on (after iteration `number`)."""
+def eval_tasks(env: Environment, config: TrainConfig) -> list[str]:
+    """The held-out tasks a config evaluates on."""
     test = env.task_ids("test")
     count = config.eval.tasks
     if count is not None and count > len(test):
         raise ConfigError(f"eval.tasks={count} but {env.name} has only {len(test)} test tasks")
-    tasks = test[:count] if count is not None else test
-    return task_slots(f"eval-{number:04d}", tasks, config.eval.samples)
+    return test[:count] if count is not None else test
+
+
+def eval_slots(
+    env: Environment,
+    config: TrainConfig,
+    number: int = 0,
+    *,
+    suffix: str = "",
+    samples: int | None = None,
+) -> list[EpisodeSlot]:
+    """The held-out episodes a config evaluates on (after iteration `number`)."""
+    count = config.eval.samples if samples is None else samples
+    return task_slots(f"eval{suffix}-{number:04d}", eval_tasks(env, config), count)
 
 
 def evaluate_policy(
@@ -91,25 +105,114 @@ def evaluate_policy(
     *,
     number: int = 0,
     progress: Progress = no_progress,
+    reference: Callable[[], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the backend's current policy on held-out tasks into ``out`` (a JSONL file,
-    resumed if it holds some episodes); returns the figures."""
-    backend.reseed(stable_seed(config.seed, "eval", number))
-    policy = backend.policy(
-        temperature=config.eval.temperature, max_new_tokens=config.rollout.max_new_tokens
-    )
-    return evaluate(
-        env,
-        policy,
-        eval_slots(env, config, number),
-        out=out,
-        max_turns=config.eval.max_turns,
-        concurrency=config.rollout.concurrency,
-        progress=progress,
-        metadata={"run": "eval", "iteration": number, "seed": config.seed},
-        phase=f"eval {number}",
-        fsync=True,
-    ).figures
+    resumed if it holds some episodes); returns the figures. With ``eval.sampled`` = k, k more
+    episodes per task at ``eval.sampled_temperature`` go to ``out``'s ``-sampled`` sibling and
+    their figures under ``"sampled"``; `reference()` scores the held-out reference actions
+    (``"reference_logprob"``)."""
+    settings = config.eval
+    passes = [("", settings.temperature, config.eval.samples)]
+    if settings.sampled:
+        passes.append(("-sampled", settings.sampled_temperature, settings.sampled))
+    figures: dict[str, Any] = {}
+    for suffix, temperature, samples in passes:
+        backend.reseed(stable_seed(config.seed, f"eval{suffix}", number))
+        policy = backend.policy(
+            temperature=temperature, max_new_tokens=config.rollout.max_new_tokens
+        )
+        result = evaluate(
+            env,
+            policy,
+            eval_slots(env, config, number, suffix=suffix, samples=samples),
+            out=out.with_name(f"{out.stem}{suffix}{out.suffix}"),
+            max_turns=settings.max_turns,
+            concurrency=config.rollout.concurrency,
+            progress=progress,
+            metadata={"run": f"eval{suffix}", "iteration": number, "seed": config.seed},
+            phase=f"eval{suffix} {number}",
+            fsync=True,
+        ).figures
+        if suffix:
+            figures["sampled"] = {**result, "temperature": temperature}
+        else:
+            figures.update(result)
+    if reference is not None:
+        figures["reference_logprob"] = reference()
+    return figures
+
+
+class ReferenceChecks:
+    """A run's reference log-likelihoods (`hero_agents.scoring`): on the held-out tasks, as a
+    learning curve; on ``guard.tasks`` train tasks, as a drift guard. Scored with the trained
+    adapter's model, or the warm start's before any training."""
+
+    def __init__(self, config: TrainConfig, env: Environment, warm_model: Path) -> None:
+        self.config = config
+        self.env = env
+        self.warm_model = warm_model
+        self._warm: Any = None
+        self._scorers: dict[str, ReferenceScorer | None] = {}
+
+    def _model(self, trained: Any) -> Any:
+        if trained is not None:
+            return trained
+        if self._warm is None:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(self.warm_model, dtype=torch.float32)
+            self._warm = model.to(resolve_device(self.config.device)).eval()
+        return self._warm
+
+    def _scorer(self, which: str) -> ReferenceScorer | None:
+        if which not in self._scorers:
+            from transformers import AutoTokenizer
+
+            config = self.config
+            if which == "eval":
+                wanted, tasks = config.eval.reference_logprob, eval_tasks(self.env, config)
+            else:
+                train = self.env.task_ids("train")
+                wanted, tasks = config.guard.tasks > 0, train[: config.guard.tasks]
+            scorer = None
+            if wanted and isinstance(self.env, DemonstrationSource):
+                tokenizer = AutoTokenizer.from_pretrained(self.warm_model)
+                scorer = ReferenceScorer(self.env, tasks, tokenizer)
+            self._scorers[which] = scorer
+        return self._scorers[which]
+
+    def held_out(self, trained: Any) -> dict[str, Any] | None:
+        """The held-out reference log-prob per token (None where there is none to score)."""
+        scorer = self._scorer("eval")
+        return None if scorer is None else scorer.score(self._model(trained))
+
+    def guard(self, trained: Any, baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Score the train-split reference actions; past ``guard.max_drop`` below the warm
+        start's (`baseline`; None: this is the warm start), stop the run (or warn)."""
+        scorer = self._scorer("guard")
+        score = None if scorer is None else scorer.score(self._model(trained))
+        if score is None:
+            return None
+        start = score["value"] if baseline is None else baseline["baseline"]
+        dropped = start - score["value"] > self.config.guard.max_drop
+        if dropped:
+            logger.warning(
+                "drift guard: train-split reference log-prob %.3f per token, %.3f below the warm "
+                "start's %.3f (limit %.3f)%s",
+                score["value"],
+                start - score["value"],
+                start,
+                self.config.guard.max_drop,
+                ": the run stops here" if self.config.guard.action == "stop" else "",
+            )
+        return {
+            "reference_logprob": score["value"],
+            "ci": score["ci"],
+            "baseline": start,
+            "stopped": dropped and self.config.guard.action == "stop",
+        }
 
 
 class TrainingRun:
@@ -137,6 +240,7 @@ class TrainingRun:
         self.progress = progress
         self.on_iteration = on_iteration
         self._trainer_model: Any = None  # the PEFT model carried from one iteration to the next
+        self.checks = ReferenceChecks(config, env, warm_model)
         settings = config.train
         self._optimizer = RunOptimizer(
             LearningRateSchedule(
@@ -161,7 +265,8 @@ class TrainingRun:
         if not self.dir.finished(0):
             clock = PhaseClock(self.dir.seconds(0))
             evaluation = self._evaluate(0, clock)
-            self._finish(0, {"eval": evaluation}, clock.totals)
+            guard = self.checks.guard(None, None)
+            self._finish(0, {"eval": evaluation, "guard": guard}, clock.totals)
         number = 1
         while self._budget_left(number):
             if not self.dir.finished(number):
@@ -180,9 +285,11 @@ class TrainingRun:
         budget = self.config.budget
         if number > budget.iterations:
             return False
+        previous = read_json(self.dir.iteration_metrics(number - 1))
+        if (previous.get("guard") or {}).get("stopped"):
+            return False  # the drift guard stopped the run
         if budget.rollout_turns is None or number == 1:
             return True
-        previous = read_json(self.dir.iteration_metrics(number - 1))
         return previous["rollout_turns_total"] < budget.rollout_turns
 
     def _resume_policy(self) -> None:
@@ -217,8 +324,13 @@ class TrainingRun:
                 adapter, version=f"policy-v{number}", reference_model=self._trainer_model
             )
         clock.stop()
+        clock.start("guard")
+        baseline = read_json(self.dir.iteration_metrics(0)).get("guard")
+        row["guard"] = self.checks.guard(self._trainer_model, baseline)
+        clock.stop()
         row["eval"] = None
-        if number % self.config.eval.every == 0:
+        stopped = bool(row["guard"] and row["guard"]["stopped"])
+        if number % self.config.eval.every == 0 or stopped:
             row["eval"] = self._evaluate(number, clock)
         return self._finish(number, row, clock.totals)
 
@@ -300,6 +412,7 @@ class TrainingRun:
             self.dir.eval(number),
             number=number,
             progress=self._ticking(clock),
+            reference=lambda: self.checks.held_out(self._trainer_model),
         )
         figures["seconds"] = clock.stop()
         return figures

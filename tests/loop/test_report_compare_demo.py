@@ -78,16 +78,18 @@ def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
 
     table = (out / "results.md").read_text()
     header = table.splitlines()[2].split(" | ")
-    assert header[1:3] == ["held-out success [95% CI]", "vs warm start: points [95% CI] · W L T"]
-    assert header[3] == "vs grpo: points [95% CI] · W L T"
-    warm = next(line for line in table.splitlines() if line.startswith("| warm start"))
-    assert CI.fullmatch(warm.split(" | ")[1]) and warm.split(" | ")[2:4] == ["–", "–"]
+    assert header[1:3] == ["held-out success [95% CI]", "reference log-prob/token [95% CI]"]
+    column = {name: position for position, name in enumerate(header)}
+    vs_warm = column["vs warm start: points [95% CI] · W L T"]
+    vs_grpo = column["vs grpo: points [95% CI] · W L T"]
+    warm = next(line for line in table.splitlines() if line.startswith("| warm start")).split(" | ")
+    assert CI.fullmatch(warm[1]) and [warm[vs_warm], warm[vs_grpo]] == ["–", "–"]
     for method in ("env-feedback", "grpo"):
         row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
         cells = row.split(" | ")
-        assert CI.fullmatch(cells[1]) and PAIRED.fullmatch(cells[2])
+        assert CI.fullmatch(cells[1]) and PAIRED.fullmatch(cells[vs_warm])
         # only the other arm is compared with grpo, seed by seed
-        assert (PAIRED.fullmatch(cells[3]) is not None) == (method != "grpo")
+        assert (PAIRED.fullmatch(cells[vs_grpo]) is not None) == (method != "grpo")
         assert row.count("±") == 5 and row.rstrip(" |").endswith("| 2")  # 2 seeds finished
         for seed in (0, 1):
             run = RunDir(out / method / f"seed-{seed}")

@@ -38,7 +38,7 @@ def test_one_iteration_leaves_a_complete_run_folder(
     assert after["reflect"] == {**after["reflect"], "reflector": "env-feedback", "diagnosed": 4}
     assert after["train"]["steps"] >= 1 and after["train"]["trajectories"] == 4
     assert after["eval"]["episodes"] == 3 and after["policy_version"] == "policy-v1"
-    assert set(after["seconds"]) == {"rollout", "reflect", "train", "sync", "eval"}
+    assert set(after["seconds"]) == {"rollout", "reflect", "train", "sync", "guard", "eval"}
     assert after["rollout_turns_total"] == after["rollout"]["turns"]
 
     rollouts = read_trajectories(run.rollouts(1))

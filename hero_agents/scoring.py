@@ -1,0 +1,91 @@
+"""How likely a policy finds given actions: per-token log-probabilities by forward passes.
+
+`action_logprobs` scores completions after their prompts in right-padded batches.
+`ReferenceScorer` turns it into a low-variance learning curve: the mean log-probability per
+token of the environment's reference actions (its demonstrations' turns, in their own contexts)
+on a fixed set of tasks. On held-out tasks it measures learning without the noise of episode
+success; on a few train tasks it guards a run against drift (`hero_agents.loop.runner`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hero_agents.environment import DemonstrationSource, Environment
+from hero_agents.errors import ConfigError
+from hero_agents.stats import mean_interval
+
+
+def action_logprobs(
+    model: Any, rows: Sequence[tuple[list[int], list[int]]], *, batch_size: int = 8
+) -> list[list[float]]:
+    """Per-token log-probs of each ``(prompt_ids, completion_ids)`` row's completion."""
+    import torch
+
+    device = next(model.parameters()).device
+    results: list[list[float]] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        width = max(len(p) + len(c) for p, c in chunk)
+        ids = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, (prompt, completion) in enumerate(chunk):
+            sequence = prompt + completion
+            ids[row, : len(sequence)] = torch.tensor(sequence)
+            mask[row, : len(sequence)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        for row, (prompt, completion) in enumerate(chunk):
+            positions = torch.arange(len(prompt) - 1, len(prompt) + len(completion) - 1)
+            picked = logprobs[row, positions.to(device), torch.tensor(completion).to(device)]
+            results.append(picked.tolist())
+    return results
+
+
+@dataclass(frozen=True)
+class _Row:
+    task_id: str
+    prompt_ids: list[int]
+    completion_ids: list[int]
+
+
+class ReferenceScorer:
+    """Mean log-prob per token of the reference actions of `task_ids` (see the module
+    docstring), with a 95% interval over tasks."""
+
+    def __init__(self, env: Environment, task_ids: Sequence[str], tokenizer: Any) -> None:
+        from hero_agents.distill.examples import student_examples
+
+        if not isinstance(env, DemonstrationSource):
+            raise ConfigError(f"{env.name} has no reference demonstrations to score against")
+        demos = env.demonstrations(list(task_ids)).trajectories
+        self.rows = [
+            _Row(example.task_id or example.trajectory_id, turn.prompt_ids, turn.completion_ids)
+            for example in (student_examples(demos, tokenizer) if demos else [])
+            for turn in example.turns
+        ]
+        self.tasks = len({row.task_id for row in self.rows})
+
+    def score(self, model: Any) -> dict[str, Any] | None:
+        """``{"value", "ci", "turns", "tasks"}`` for `model`; None without reference turns."""
+        if not self.rows:
+            return None
+        was_training = model.training
+        model.eval()
+        try:
+            scores = action_logprobs(model, [(r.prompt_ids, r.completion_ids) for r in self.rows])
+        finally:
+            model.train(was_training)
+        per_task: dict[str, list[float]] = {}
+        for row, values in zip(self.rows, scores, strict=True):
+            per_task.setdefault(row.task_id, []).append(sum(values) / len(values))
+        interval = mean_interval(per_task)
+        return {
+            "value": interval.value,
+            "ci": [interval.low, interval.high],
+            "turns": len(self.rows),
+            "tasks": self.tasks,
+        }
