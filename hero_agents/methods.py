@@ -35,6 +35,11 @@ class Method:
     """Where a ``demo`` teacher's demonstrations come from."""
     privileged: bool = False
     """It sees the benchmark's answers: an upper bound, never evidence against a baseline."""
+    note_placement: Literal["user-message", "system-message", "system-prompt"] = "user-message"
+    """Where its teacher reads the note by default: chosen per teacher context with
+    ``hero probe`` on train tasks (README, Results): a diagnosis closes the system prompt,
+    where it keeps the token that opens a tool call; a raw observation teaches best right
+    before acting."""
     summary: str = ""
 
     @property
@@ -60,6 +65,7 @@ METHODS: dict[str, Method] = {
             "config",
             "diagnosis",
             "hero",
+            note_placement="system-prompt",
             summary="per-turn hindsight diagnoses of the run's reflector as teacher context",
         ),
         Method(
@@ -68,6 +74,7 @@ METHODS: dict[str, Method] = {
             "diagnosis",
             "hero",
             turns="flagged",
+            note_placement="system-prompt",
             summary="hero on turns diagnosed invalid or unnecessary, plus a share of the others",
         ),
         Method(
@@ -75,6 +82,7 @@ METHODS: dict[str, Method] = {
             "config",
             "diagnosis",
             "hero+grpo",
+            note_placement="system-prompt",
             summary="a weighted blend of hero and grpo",
         ),
         Method(
@@ -82,6 +90,7 @@ METHODS: dict[str, Method] = {
             "reference",
             "diagnosis",
             "hero",
+            note_placement="system-prompt",
             privileged=True,
             summary="hero with notes from the benchmark's reference solution (an upper bound)",
         ),

@@ -170,5 +170,11 @@ def episode_figures(trajectories: Sequence[Trajectory], env: Environment) -> dic
         "episodes_with_tool_calls": (
             sum(t.tool_calls > 0 for t in trajectories) / episodes if episodes else 0.0
         ),
+        "turns_with_tool_calls": (
+            sum(bool(turn.action.get("tool_calls")) for t in trajectories for turn in t.turns)
+            / stats.turns
+            if stats.turns
+            else 0.0
+        ),
         "completion_tokens": tokens,
     }

@@ -82,6 +82,8 @@ class TurnProbe:
     taken_shift: float
     opening_ratio: float
     """Teacher over student probability of the action's first token."""
+    opening_logratio: float
+    """Its log: teacher minus student log-prob of the first token."""
     opening_shift: float
     arguments_shift: float | None
     reference_shift: float | None = None
@@ -112,7 +114,7 @@ class Prober:
         tokenizer: Any,
         *,
         note_template: str,
-        note_placement: NotePlacement = "user-message",
+        note_placement: NotePlacement = "system-prompt",
         env: Environment | None = None,
         greedy: GreedyAction | None = None,
         batch_size: int = 8,
@@ -273,6 +275,7 @@ class Prober:
             empty_hint=not diagnosis.hint.strip(),
             taken_shift=taken.shift() or 0.0,
             opening_ratio=math.exp(taken.teacher[0] - taken.student[0]),
+            opening_logratio=taken.teacher[0] - taken.student[0],
             opening_shift=taken.shift(0, taken.opening) or 0.0,
             arguments_shift=taken.shift(taken.opening),
         )
@@ -297,6 +300,11 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
+def _geometric(logs: Sequence[float]) -> float | None:
+    mean = _mean(logs)
+    return None if mean is None else math.exp(mean)
+
+
 def _share(flags: Sequence[bool | None]) -> float | None:
     kept = [f for f in flags if f is not None]
     return sum(kept) / len(kept) if kept else None
@@ -319,6 +327,7 @@ class ProbeFigures:
     proven_bad_labelled_invalid: float | None
     proven_good_labelled_valid: float | None
     opening_ratio: float | None
+    """The geometric mean over turns of the first action token's teacher/student ratio."""
     opening_shift: float | None
     arguments_shift: float | None
     teacher_call_ok: float | None
@@ -351,7 +360,7 @@ def figures(reflector: str, probes: Sequence[TurnProbe]) -> ProbeFigures:
         proven_good_labelled_valid=_share(
             [not (p.labelled_invalid or p.labelled_unnecessary) for p in by_proof["good"]]
         ),
-        opening_ratio=_mean([p.opening_ratio for p in signalled]),
+        opening_ratio=_geometric([p.opening_logratio for p in signalled]),
         opening_shift=_mean([p.opening_shift for p in signalled]),
         arguments_shift=_mean([p.arguments_shift for p in signalled]),
         teacher_call_ok=_share([p.teacher_call_ok for p in signalled]),

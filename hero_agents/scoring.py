@@ -21,27 +21,45 @@ from hero_agents.stats import mean_interval
 def action_logprobs(
     model: Any, rows: Sequence[tuple[list[int], list[int]]], *, batch_size: int = 8
 ) -> list[list[float]]:
-    """Per-token log-probs of each ``(prompt_ids, completion_ids)`` row's completion."""
+    """Per-token log-probs of each ``(prompt_ids, completion_ids)`` row's completion.
+
+    Rows are left-padded so that every completion ends at the last position: the model then
+    computes logits for the completions' positions only (``logits_to_keep``), not for the
+    whole vocabulary at every prompt position.
+    """
+    import inspect
+
     import torch
 
     device = next(model.parameters()).device
+    keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
     results: list[list[float]] = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         width = max(len(p) + len(c) for p, c in chunk)
+        span = max(len(c) for _, c in chunk) + 1
         ids = torch.zeros((len(chunk), width), dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for row, (prompt, completion) in enumerate(chunk):
             sequence = prompt + completion
-            ids[row, : len(sequence)] = torch.tensor(sequence)
-            mask[row, : len(sequence)] = 1
+            ids[row, width - len(sequence) :] = torch.tensor(sequence)
+            mask[row, width - len(sequence) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        extra = {"logits_to_keep": span} if keeps else {}
         with torch.no_grad():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        for row, (prompt, completion) in enumerate(chunk):
-            positions = torch.arange(len(prompt) - 1, len(prompt) + len(completion) - 1)
-            picked = logprobs[row, positions.to(device), torch.tensor(completion).to(device)]
-            results.append(picked.tolist())
+            logits = model(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                **extra,
+            ).logits[:, -span:]  # (B, span, V): the last position predicts nothing
+        for row, (_, completion) in enumerate(chunk):
+            n = len(completion)
+            predicting = logits[row, span - 1 - n : span - 1].float()  # (n, V)
+            picked = predicting.log_softmax(-1).gather(
+                1, torch.tensor(completion, device=device)[:, None]
+            )
+            results.append(picked[:, 0].tolist())
     return results
 
 

@@ -78,6 +78,8 @@ def run_distill(
         raise DistillationError(f"{diagnosed}: no trajectories")
     folder = out / ("adapter" if config.use_peft else "model")
     result = train(str(model_path), trajectories, config, folder, progress=progress)
+    if result.trainer is None and (out / "metrics.json").is_file():
+        return read_json(out / "metrics.json")  # finished earlier: nothing was trained now
     metrics = {
         "input": {"file": str(diagnosed), "model": str(model_path), "signal": settings.signal}
         | {k: v for k, v in result.figures.items() if k in _INPUT_FIGURES},

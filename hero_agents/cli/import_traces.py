@@ -35,47 +35,58 @@ from hero_agents.storage import TrajectoryWriter
 _FORMATS_HELP = "; ".join(f"{name}: {fmt.description}" for name, fmt in FORMATS.items())
 
 
-def import_command(
-    format_name: Annotated[str, typer.Argument(metavar="FORMAT", help=_FORMATS_HELP)],
-    src: Annotated[
-        str, typer.Argument(metavar="SRC", help="A file, a folder of shards, or a quoted glob.")
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Trajectories JSONL to write.")] = Path(
-        "traces.jsonl"
+Format = Annotated[str, typer.Argument(metavar="FORMAT", help=_FORMATS_HELP)]
+Source = Annotated[
+    str, typer.Argument(metavar="SRC", help="A file, a folder of shards, or a quoted glob.")
+]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Trajectories JSONL to write.")]
+Reward = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Field holding an outcome label that becomes the reward, e.g. "
+        "feedback_stats.user_score.avg (repeatable; the first found wins)."
     ),
-    reward: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Field holding an outcome label that becomes the reward, e.g. "
-            "feedback_stats.user_score.avg (repeatable; the first found wins)."
-        ),
-    ] = None,
-    reward_label: Annotated[
-        list[str] | None,
-        typer.Option(help="Map a text label to a reward: LABEL=NUMBER (repeatable)."),
-    ] = None,
-    thread_key: Annotated[
-        list[str] | None,
-        typer.Option(help="Field naming a record's thread (repeatable; replaces the defaults)."),
-    ] = None,
-    threads: Annotated[
-        bool, typer.Option(help="Join the traces of a thread into one trajectory.")
-    ] = True,
-    node: Annotated[
-        list[str] | None,
-        typer.Option(help="Keep only the model calls of this LangGraph node (repeatable)."),
-    ] = None,
-    group_memory: Annotated[
-        int, typer.Option(min=1, help="MiB of records held at once while grouping traces.")
-    ] = DEFAULT_MEMORY_BYTES >> 20,
-    append: Annotated[bool, typer.Option(help="Add to an existing --out.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
-    problems: Annotated[
-        Path | None, typer.Option(help="Write every record not imported here (JSONL).")
-    ] = None,
-    allow_problems: Annotated[
-        bool, typer.Option(help="Exit 0 even if some records could not be imported.")
-    ] = False,
+]
+RewardLabel = Annotated[
+    list[str] | None,
+    typer.Option(help="Map a text label to a reward: LABEL=NUMBER (repeatable)."),
+]
+ThreadKey = Annotated[
+    list[str] | None,
+    typer.Option(help="Field naming a record's thread (repeatable; replaces the defaults)."),
+]
+Threads = Annotated[bool, typer.Option(help="Join the traces of a thread into one trajectory.")]
+Node = Annotated[
+    list[str] | None,
+    typer.Option(help="Keep only the model calls of this LangGraph node (repeatable)."),
+]
+GroupMemory = Annotated[
+    int, typer.Option(min=1, help="MiB of records held at once while grouping traces.")
+]
+Append = Annotated[bool, typer.Option(help="Add to an existing --out.")]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out.")]
+Problems = Annotated[
+    Path | None, typer.Option(help="Write every record not imported here (JSONL).")
+]
+AllowProblems = Annotated[
+    bool, typer.Option(help="Exit 0 even if some records could not be imported.")
+]
+
+
+def import_command(
+    format_name: Format,
+    src: Source,
+    out: Out = Path("traces.jsonl"),
+    reward: Reward = None,
+    reward_label: RewardLabel = None,
+    thread_key: ThreadKey = None,
+    threads: Threads = True,
+    node: Node = None,
+    group_memory: GroupMemory = DEFAULT_MEMORY_BYTES >> 20,
+    append: Append = False,
+    overwrite: Overwrite = False,
+    problems: Problems = None,
+    allow_problems: AllowProblems = False,
 ) -> None:
     """Import production traces (OpenAI chat JSONL, LangSmith runs, OpenTelemetry GenAI spans)
     as trajectories that `hero reflect` and `hero distill` take, with no environment."""

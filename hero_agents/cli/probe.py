@@ -26,6 +26,7 @@ from hero_agents.environment import Environment, ReferenceSolutions
 from hero_agents.errors import ConfigError, HeroError, ProbeError, TraceFormatError
 from hero_agents.outputs import check_output_file, start_output_file
 from hero_agents.probe import ProbeFigures, Prober, figures
+from hero_agents.reflection.cache import default_cache_dir
 from hero_agents.reflection.reference import reflector_label
 from hero_agents.reflection.spec import SPEC_FORMS, ReflectorSpec, parse_reflector_spec
 from hero_agents.storage import read_trajectories, write_json_atomic
@@ -42,7 +43,13 @@ Reflectors = Annotated[
 
 
 def probe(
-    traces: Annotated[Path, typer.Argument(help="Trajectories JSONL (diagnosed, or not with -r).")],
+    traces: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Trajectories JSONL: diagnosed ones (one file per reflector, compared side by "
+            "side), or one file of trajectories to reflect on with -r."
+        ),
+    ],
     reflector: Reflectors = None,
     policy: Annotated[
         str, typer.Option(help="The policy whose teacher is probed: 'default' or a model folder.")
@@ -55,8 +62,12 @@ def probe(
         Path | None, typer.Option(help="JSON figures (default: TRACES with .probe.json).")
     ] = None,
     placement: Annotated[
-        str, typer.Option(help=f"Where the teacher reads the note: {', '.join(NOTE_PLACEMENTS)}.")
-    ] = "user-message",
+        str,
+        typer.Option(
+            help=f"Where the teacher reads the note: {', '.join(NOTE_PLACEMENTS)} (the hero "
+            "methods' default: system-prompt)."
+        ),
+    ] = "system-prompt",
     note_template: Annotated[
         str, typer.Option(help="The note's text; {hint}, {cause}, {validity}, {necessity}.")
     ] = DEFAULT_HINDSIGHT_NOTE,
@@ -67,17 +78,21 @@ def probe(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Score every turn's action with and without its hint: which way do the hints push?"""
-    target = out if out is not None else traces.with_suffix(".probe.json")
+    target = out if out is not None else traces[0].with_suffix(".probe.json")
     try:
         if placement not in NOTE_PLACEMENTS:
             raise ConfigError(f"--placement {placement!r}: use {', '.join(NOTE_PLACEMENTS)}")
-        check_output_file(target, mode="overwrite" if overwrite else "new", inputs=[traces])
-        if not traces.is_file():
-            raise TraceFormatError(f"{traces}: no such trace file")
-        trajectories = read_trajectories(traces)
-        if not trajectories:
-            raise ProbeError(f"{traces} holds no trajectory")
+        check_output_file(target, mode="overwrite" if overwrite else "new", inputs=traces)
         specs = [parse_reflector_spec(text) for text in reflector or []]
+        if specs and len(traces) > 1:
+            raise ConfigError("with --reflector, give one trace file to reflect on")
+        trajectories = []
+        for path in traces:
+            if not path.is_file():
+                raise TraceFormatError(f"{path}: no such trace file")
+            trajectories += read_trajectories(path)
+        if not trajectories:
+            raise ProbeError("the trace files hold no trajectory")
         environment = _environment(env, trajectories)
         folder = wiring.model_folder(policy)
         with phase_progress() as progress:
@@ -112,7 +127,8 @@ def _environment(name: str | None, trajectories: Sequence[Trajectory]) -> Enviro
 
 
 def _as_given(trajectories: list[Trajectory]) -> dict[str, list[Trajectory]]:
-    """Diagnosed trajectories grouped by who diagnosed them."""
+    """Diagnosed trajectories grouped by who diagnosed them (the same trajectory may come once
+    per reflector, from several files)."""
     groups: dict[str, list[Trajectory]] = {}
     for trajectory in trajectories:
         if not trajectory.diagnoses:
@@ -140,7 +156,10 @@ def _reflect(
     for spec in specs:
         named = _policy_for_self(spec, policy)
         advance = progress(f"reflect ({spec})", len(trajectories))
-        with load_reflector(named, env=env, device=device, demos=trajectories) as reflector:
+        options = {"cache_dir": default_cache_dir()} if _model_backed(named) else {}
+        with load_reflector(
+            named, env=env, device=device, demos=trajectories, **options
+        ) as reflector:
             results = reflector.reflect(trajectories)
         for result in results:
             advance("" if result.ok else f"not diagnosed: {result.trajectory.id}")
@@ -157,6 +176,12 @@ def _reflect(
         raise ProbeError("no trajectory was diagnosed by every reflector: nothing to compare")
     order = [t.id for t in trajectories if t.id in common]
     return {name: [group[i] for i in order] for name, group in groups.items()}
+
+
+def _model_backed(spec: ReflectorSpec) -> bool:
+    """A chat model writes (some of) its diagnoses: their replies are worth caching."""
+    inner = spec.inner if spec.kind == "grounded" else spec
+    return inner is not None and inner.model is not None
 
 
 def _policy_for_self(spec: ReflectorSpec, policy: Path) -> ReflectorSpec:
@@ -256,25 +281,31 @@ def _figure(value: float | None, kind: str = "shift") -> str:
 
 def _table(results: list[ProbeFigures], placement: str) -> Table:
     """The reflectors side by side (rows are figures, so it fits 80 columns)."""
-    table = Table(title=f"hero probe · note: {placement} · shift = teacher − student, per token")
+    table = Table(
+        title=f"hero probe · note: {placement}",
+        caption="shift = teacher − student log-prob per action token; prefers ref. = share of "
+        "wrong turns where the note raises the reference more than the action taken; 1st "
+        "token ratio = teacher/student probability of the action's first token (geometric "
+        "mean); greedy = the teacher's own action under the note",
+    )
     table.add_column("figure")
     for result in results:
         table.add_column(escape(reflector_label(result.reflector)), justify="right")
     rows: list[tuple[str, Any]] = [
-        ("turns (empty hints)", lambda r: f"{r.turns} ({r.empty_hints})"),
-        ("shift on the action taken", lambda r: _figure(r.taken_shift)),
+        ("turns (empty hint)", lambda r: f"{r.turns} ({r.empty_hints})"),
+        ("shift: taken", lambda r: _figure(r.taken_shift)),
         ("  proven bad", lambda r: _by_proof(r, "bad")),
-        ("  proven good (= reference)", lambda r: _by_proof(r, "good")),
+        ("  = reference", lambda r: _by_proof(r, "good")),
         ("  unknown", lambda r: _by_proof(r, "unknown")),
-        ("shift on the reference", lambda r: _figure(r.reference_shift)),
-        ("prefers reference, wrong turns", lambda r: _prefers(r)),
-        ("proven bad labelled invalid", lambda r: _figure(r.proven_bad_labelled_invalid, "share")),
-        ("proven good labelled valid", lambda r: _figure(r.proven_good_labelled_valid, "share")),
-        ("first action token, p ratio", lambda r: _figure(r.opening_ratio, "ratio")),
-        ("shift on opening (tag, name)", lambda r: _figure(r.opening_shift)),
-        ("shift on arguments", lambda r: _figure(r.arguments_shift)),
-        ("teacher's greedy call parses", lambda r: _figure(r.teacher_call_ok, "share")),
-        ("teacher's greedy = reference", lambda r: _figure(r.teacher_matches_reference, "share")),
+        ("shift: reference", lambda r: _figure(r.reference_shift)),
+        ("prefers ref.", lambda r: _prefers(r)),
+        ("bad -> invalid", lambda r: _figure(r.proven_bad_labelled_invalid, "share")),
+        ("ref. -> valid", lambda r: _figure(r.proven_good_labelled_valid, "share")),
+        ("1st token ratio", lambda r: _figure(r.opening_ratio, "ratio")),
+        ("shift: opening", lambda r: _figure(r.opening_shift)),
+        ("shift: arguments", lambda r: _figure(r.arguments_shift)),
+        ("greedy: a call", lambda r: _figure(r.teacher_call_ok, "share")),
+        ("greedy: = ref.", lambda r: _figure(r.teacher_matches_reference, "share")),
     ]
     for name, cell in rows:
         table.add_row(name, *(cell(result) for result in results))

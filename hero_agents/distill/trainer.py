@@ -257,6 +257,11 @@ class HeroTrainer(_BaseTrainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> torch.Tensor:
+        """One step's loss: student forward, teacher forward, distillation, GRPO term.
+
+        Kept as one function on purpose (as nanoGPT's step): the step reads top to bottom, and
+        every tensor's shape is named where it is made.
+        """
         if return_outputs:
             raise ValueError("HeroTrainer.compute_loss does not return outputs")
         args: HeroConfig = self.args

@@ -116,6 +116,12 @@ class TrainSettings(_Section):
         "does. (TRL's EMA teacher restarts with each iteration's trainer, so the loop offers "
         "none.)",
     )
+    note_placement: Literal["user-message", "system-message", "system-prompt"] | None = Field(
+        default=None,
+        description="Where the teacher reads its note (None: the method's default, measured "
+        "with hero probe: the end of the system prompt for diagnoses, a user message right "
+        "before acting for env-feedback and demo).",
+    )
     lora_r: int = Field(default=16, ge=1)
     targeted_valid_share: float = Field(
         default=0.25,
@@ -133,7 +139,12 @@ class EvalSettings(_Section):
     """Evaluation on held-out (test-split) tasks, before training and every `every` iterations."""
 
     every: int = Field(default=1, ge=1, description="Evaluate after every N-th iteration.")
-    tasks: int | None = Field(default=None, ge=1, description="Test tasks (None: all).")
+    split: str = Field(
+        default="test",
+        description="The held-out split: 'test' (new argument values of the train templates) "
+        "or, on tau2:mock, 'test-templates' (kinds of task never seen in training).",
+    )
+    tasks: int | None = Field(default=None, ge=1, description="Held-out tasks (None: all).")
     samples: int = Field(default=1, ge=1, description="Episodes per task (pass^k needs k).")
     temperature: float = Field(default=0.0, ge=0.0, description="0 is greedy decoding.")
     max_turns: int = Field(default=6, ge=1)

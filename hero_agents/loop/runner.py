@@ -76,11 +76,14 @@ def slot_id(kind: str, iteration: int, task_id: str, sample: int) -> str:
 
 
 def eval_tasks(env: Environment, config: TrainConfig) -> list[str]:
-    """The held-out tasks a config evaluates on."""
-    test = env.task_ids("test")
+    """The held-out tasks a config evaluates on (``eval.split``)."""
+    split = config.eval.split
+    if split == "train":
+        raise ConfigError("eval.split: 'train' is not held out; use test (or test-templates)")
+    test = env.task_ids(split)
     count = config.eval.tasks
     if count is not None and count > len(test):
-        raise ConfigError(f"eval.tasks={count} but {env.name} has only {len(test)} test tasks")
+        raise ConfigError(f"eval.tasks={count} but {env.name} has only {len(test)} {split} tasks")
     return test[:count] if count is not None else test
 
 
@@ -520,7 +523,10 @@ class TrainingRun:
             seed=stable_seed(self.config.seed, "train", number),
             device=self.config.device,
             report_to=self.config.report_to,
-            options=dict(settings.options),
+            options={
+                "hindsight_note_placement": settings.note_placement or self.method.note_placement,
+                **settings.options,
+            },
         )
 
     def _carry_adapter(self, number: int) -> None:

@@ -58,7 +58,7 @@ def test_a_note_naming_the_right_answer_lowers_the_wrong_one_and_raises_the_righ
     note_following: tuple[Any, Any],
 ) -> None:
     model, tokenizer = note_following
-    prober = Prober(model, tokenizer, note_template=NOTE_TEMPLATE)
+    prober = Prober(model, tokenizer, note_template=NOTE_TEMPLATE, note_placement="user-message")
     wrong = prober.probe([answered(USUAL, INFORMATIVE_HINT, 0)], "informative")
     right = prober.probe([answered(PREFERRED, INFORMATIVE_HINT, 1)], "informative")
     plain = prober.probe([answered(USUAL, UNINFORMATIVE_HINT, 2)], "uninformative")
