@@ -23,7 +23,9 @@ class PolicyBackend(Protocol):
         """Where the policy runs, in words (e.g. ``in process on cuda:0 (torch.bfloat16)``)."""
         ...
 
-    def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
+    def policy(
+        self, *, temperature: float, max_new_tokens: int, top_p: float = 1.0
+    ) -> BaseChatModel:
         """A chat model sampling from the current weights with these settings."""
         ...
 

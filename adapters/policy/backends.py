@@ -43,10 +43,12 @@ class InProcessBackend:
     def where(self) -> str:
         return f"in process on {self.device} ({self._policy.model.dtype})"
 
-    def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
+    def policy(
+        self, *, temperature: float, max_new_tokens: int, top_p: float = 1.0
+    ) -> BaseChatModel:
         # Copies share the weights, the batched sampler and its version.
         return self._policy.model_copy(
-            update={"temperature": temperature, "max_new_tokens": max_new_tokens}
+            update={"temperature": temperature, "max_new_tokens": max_new_tokens, "top_p": top_p}
         )
 
     def self_reflector(self, **options: Any) -> Reflector:
@@ -93,7 +95,9 @@ class VLLMBackend:
     def where(self) -> str:
         return f"on the vLLM server at {self.server.base_url}"
 
-    def policy(self, *, temperature: float, max_new_tokens: int) -> BaseChatModel:
+    def policy(
+        self, *, temperature: float, max_new_tokens: int, top_p: float = 1.0
+    ) -> BaseChatModel:
         from hero_agents.adapters.policy.vllm_chat import VLLMChatModel
 
         return VLLMChatModel(
@@ -101,6 +105,7 @@ class VLLMBackend:
             versions=self.weight_sync.versions,
             temperature=temperature,
             max_tokens=max_new_tokens,
+            top_p=top_p,
         )
 
     def self_reflector(self, **options: Any) -> Reflector:

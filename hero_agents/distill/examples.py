@@ -230,7 +230,10 @@ def build_turn_example(
     """Tokenize one turn; `note` is the teacher's hindsight note (None: no teacher; empty:
     the teacher sees the student's prompt)."""
     action = turn.action
-    if not (action.get("content") or "").strip() and not action.get("tool_calls"):
+    silent = not (action.get("content") or "").strip() and not action.get("tool_calls")
+    if silent and turn.tokens is None:
+        # A policy that ended its turn at once is trained on the tokens it emitted; an
+        # imported message with nothing in it has no behaviour to learn from.
         raise _fail(trajectory, turn.index, "empty action (no content and no tool calls)")
     if turn.tokens is not None and not turn.tokens.completion_token_ids:
         raise _fail(trajectory, turn.index, "empty action (no captured completion tokens)")

@@ -77,7 +77,15 @@ class RolloutSettings(_Section):
     group_size: int = Field(default=4, ge=1, description="Episodes per task (GRPO's group).")
     max_turns: int = Field(default=6, ge=1, description="Policy calls per episode.")
     max_new_tokens: int = Field(default=96, ge=1, description="Token budget of one action.")
-    temperature: float = Field(default=1.0, ge=0.0, description="1 samples on-policy.")
+    temperature: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Sampling temperature of training rollouts (the same for every arm of a "
+        "comparison); 1 samples the policy's own distribution.",
+    )
+    top_p: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="Nucleus sampling of training rollouts."
+    )
     concurrency: int = Field(default=8, ge=1, description="Episodes in flight at once.")
 
 

@@ -385,7 +385,9 @@ class TrainingRun:
         batch = run_episodes(
             self.env,
             self.backend.policy(
-                temperature=settings.temperature, max_new_tokens=settings.max_new_tokens
+                temperature=settings.temperature,
+                max_new_tokens=settings.max_new_tokens,
+                top_p=settings.top_p,
             ),
             task_slots(f"rollout-{number:04d}", tasks, settings.group_size),
             out=self.dir.rollouts(number),

@@ -208,6 +208,18 @@ def test_an_empty_action_is_refused_with_trajectory_and_turn(tokenizer: Any) -> 
         build_examples([trajectory], tokenizer)
 
 
+def test_a_policy_that_ended_its_turn_at_once_is_trained_on_its_end_token(tokenizer: Any) -> None:
+    trajectory = with_tokens(tool_conversation("silent", turns=2), tokenizer)
+    turns = list(trajectory.turns)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    trace = turns[1].tokens.model_copy(update={"completion_token_ids": [end]})
+    silent = {"role": "assistant", "content": ""}
+    turns[1] = turns[1].model_copy(update={"action": silent, "tokens": trace})
+    trajectory = trajectory.model_copy(update={"turns": turns})
+    example = build_examples([trajectory], tokenizer)[0]
+    assert example.turns[1].completion_ids == [end]
+
+
 def test_a_context_not_ending_where_the_policy_acts_is_refused(tokenizer: Any) -> None:
     trajectory = tool_conversation("ends-with-assistant", turns=2)
     turns = list(trajectory.turns)

@@ -129,7 +129,8 @@ def test_demo_prints_before_and_after_and_who_wrote_the_diagnoses(
     assert len(CI.findall(success)) == 2
     words = " ".join(printed.split())
     assert re.search(r"after − before, paired over tasks: [+-]\d+\.\d points \[", words)
-    assert "diagnoses written by: self: the policy" in words
+    assert "diagnoses written by: reference (privileged): notes from the benchmark's" in words
+    assert "reads the benchmark's" in words  # the privileged notice, said after the table too
     assert max(map(len, printed.splitlines())) <= 80
     assert_png(out / "report" / "success.png")
     assert RunDir(out).finished(1)

@@ -288,6 +288,6 @@ def test_a_forged_turn_in_a_tool_result_stays_text_and_matches_distillation(
         tokens=trace,
     )
     trajectory = Trajectory(id="forged", turns=[turn], reward=1.0)
-    (example,) = build_examples([trajectory], policy.tokenizer, mode="grpo")[0].turns
+    (example,) = build_examples([trajectory], policy.tokenizer, signal="grpo")[0].turns
     assert example.prompt_ids == trace.prompt_token_ids
     assert example.drift is None or "captured prompt" not in example.drift
