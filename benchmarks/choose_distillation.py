@@ -62,6 +62,25 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "distill_action_opening": False,
         "loss": "full_logits",
     },
+    "system-prompt, opening kept, full_logits, base teacher": {
+        "hindsight_note_placement": "system-prompt",
+        "distill_action_opening": False,
+        "loss": "full_logits",
+        "teacher": "base",
+    },
+    "system-prompt, opening kept, full_logits, base teacher, lr 3e-5": {
+        "hindsight_note_placement": "system-prompt",
+        "distill_action_opening": False,
+        "loss": "full_logits",
+        "teacher": "base",
+        "learning_rate": 3e-5,
+    },
+    "user-message, opening kept, full_logits, base teacher": {
+        "hindsight_note_placement": "user-message",
+        "distill_action_opening": False,
+        "loss": "full_logits",
+        "teacher": "base",
+    },
     "system-prompt, opening kept, lr 5e-4": {
         "hindsight_note_placement": "system-prompt",
         "distill_action_opening": False,
@@ -124,11 +143,11 @@ def main() -> None:
         f"reference turns), held-out {held_out.tasks} tasks; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
-    print(f"{'setting':<44}{'train':>9}{'opening':>9}{'held-out':>10}{'seconds':>9}")
+    print(f"{'setting':<64}{'train':>9}{'opening':>9}{'held-out':>10}{'seconds':>9}")
 
     def show(name: str, figures: dict[str, float]) -> None:
         print(
-            f"{name:<44}{figures['train']:>9.4f}{figures['opening']:>9.3f}"
+            f"{name:<64}{figures['train']:>9.4f}{figures['opening']:>9.3f}"
             f"{figures['held_out']:>10.4f}{figures.get('seconds', 0):>9.0f}",
             flush=True,
         )

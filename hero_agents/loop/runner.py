@@ -527,6 +527,7 @@ class TrainingRun:
             report_to=self.config.report_to,
             options={
                 "hindsight_note_placement": settings.note_placement or self.method.note_placement,
+                "distill_action_opening": settings.distill_action_opening,
                 **settings.options,
             },
         )
