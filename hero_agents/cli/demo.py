@@ -7,8 +7,8 @@ with the paired comparison over tasks, and the plots. It is ``hero train`` with 
 below; rerun it to resume, ``--overwrite`` to start over.
 
 Its diagnoses come from the best reflector available offline: ``reference``, which knows the
-benchmark's answers (privileged), the only one whose notes the probe found to push the 135M
-policy toward better actions (README, Results). The demo says so on screen, and shows the
+benchmark's answers (privileged), whose notes the probe found to push the 135M policy toward
+better actions most often (README, Results). The demo says so on screen, and shows the
 command that uses a model reflector instead, as a user's own agent must.
 """
 
