@@ -1,6 +1,6 @@
 """How likely a policy finds given actions: per-token log-probabilities by forward passes.
 
-`action_logprobs` scores completions after their prompts in right-padded batches.
+`action_logprobs` scores completions after their prompts in left-padded batches.
 `ReferenceScorer` turns it into a low-variance learning curve: the mean log-probability per
 token of the environment's reference actions (its demonstrations' turns, in their own contexts)
 on a fixed set of tasks. On held-out tasks it measures learning without the noise of episode
@@ -18,6 +18,15 @@ from hero_agents.errors import ConfigError
 from hero_agents.stats import mean_interval
 
 
+def supports_logits_to_keep(model: Any) -> bool:
+    """Whether the model's forward (under a PEFT wrapper, its base model's) can compute logits
+    for the last positions only."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
 def action_logprobs(
     model: Any, rows: Sequence[tuple[list[int], list[int]]], *, batch_size: int = 8
 ) -> list[list[float]]:
@@ -27,12 +36,10 @@ def action_logprobs(
     computes logits for the completions' positions only (``logits_to_keep``), not for the
     whole vocabulary at every prompt position.
     """
-    import inspect
-
     import torch
 
     device = next(model.parameters()).device
-    keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
+    keeps = supports_logits_to_keep(model)
     results: list[list[float]] = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]

@@ -20,7 +20,6 @@ Everything else (optimizer, schedule, accumulation, checkpoints, logging, device
 
 from __future__ import annotations
 
-import inspect
 import logging
 import textwrap
 import warnings
@@ -56,6 +55,7 @@ from hero_agents.distill.loss_utils import (
     group_advantages,
 )
 from hero_agents.errors import DistillationError
+from hero_agents.scoring import supports_logits_to_keep
 from hero_agents.trajectory import Trajectory
 
 with warnings.catch_warnings():  # TRL flags trl.experimental as unstable; we pin trl<1.17
@@ -206,9 +206,7 @@ class HeroTrainer(_BaseTrainer):
             callbacks=callbacks,
             optimizers=optimizers,
         )
-        base = model.get_base_model() if is_peft_model(model) else model
-        forward_parameters = inspect.signature(base.forward).parameters
-        self._supports_logits_to_keep = "logits_to_keep" in forward_parameters
+        self._supports_logits_to_keep = supports_logits_to_keep(model)
         # A wrapped model (DDP, FSDP, DeepSpeed) expects the same forwards on every rank, and one
         # forward with grad per backward: then every step is one student and one teacher forward.
         self._one_forward = self.accelerator.num_processes > 1 or self.is_deepspeed_enabled
