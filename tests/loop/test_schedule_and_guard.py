@@ -56,9 +56,17 @@ def test_the_schedule_continues_across_iterations_and_a_kill(
 def test_the_drift_guard_stops_a_run_that_forgets(
     write_config: Callable[..., Path], tmp_path: Path, hero_cache: Path
 ) -> None:
-    # A learning rate far too high wrecks the policy in one iteration of two steps.
+    # A learning rate far too high wrecks the policy in one iteration of two steps. The loss
+    # is pinned to the live sampled-token one on every action token: with the opening tokens
+    # left out, a tiny-model action of only those tokens trains nothing, and nothing is wrecked.
     config = write_config(
-        train={"learning_rate": 0.5, "steps_per_iteration": 2},
+        train={
+            "learning_rate": 0.5,
+            "steps_per_iteration": 2,
+            "loss": "sampled_token",
+            "teacher": "live",
+            "distill_action_opening": True,
+        },
         rollout={"tasks": 2, "group_size": 2},
         guard={"tasks": 3, "max_drop": 0.05},
         budget={"iterations": 3},
