@@ -372,8 +372,9 @@ def run_compare(
             }
             write_json_atomic(baseline / "metrics.json", row)
         runs: dict[str, list[list[dict[str, Any]]]] = {}
-        for arm in config.methods:
-            for seed in config.seeds:
+        # Seed by seed, every arm: a comparison stopped part-way has whole seeds of every arm.
+        for seed in config.seeds:
+            for arm in config.methods:
                 root = out / arm_folder(arm) / f"seed-{seed}"
                 if on_run is not None:
                     on_run(arm, seed)

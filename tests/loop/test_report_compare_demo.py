@@ -75,6 +75,9 @@ def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
     config.write_text(yaml.safe_dump(settings))
     out = tmp_path / "compare"
     printed = invoke("compare", str(config), "--out", str(out))
+    # Seed by seed, every arm: a comparison stopped part-way has whole seeds of every arm.
+    started = re.findall(r"(env-feedback|grpo) · seed (\d)", printed)
+    assert started == [("env-feedback", "0"), ("grpo", "0"), ("env-feedback", "1"), ("grpo", "1")]
 
     table = (out / "results.md").read_text()
     header = table.splitlines()[2].split(" | ")
