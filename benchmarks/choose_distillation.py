@@ -81,6 +81,20 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "loss": "full_logits",
         "teacher": "base",
     },
+    "system-prompt, opening kept, full_logits, base teacher, disagreement": {
+        "hindsight_note_placement": "system-prompt",
+        "distill_action_opening": False,
+        "loss": "full_logits",
+        "teacher": "base",
+        "distill_positions": "disagreement",
+    },
+    "system-prompt, opening kept, full_logits, base teacher, flagged turns": {
+        "hindsight_note_placement": "system-prompt",
+        "distill_action_opening": False,
+        "loss": "full_logits",
+        "teacher": "base",
+        "distill_turns": "flagged",
+    },
     "system-prompt, opening kept, lr 5e-4": {
         "hindsight_note_placement": "system-prompt",
         "distill_action_opening": False,
@@ -143,11 +157,11 @@ def main() -> None:
         f"reference turns), held-out {held_out.tasks} tasks; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
-    print(f"{'setting':<64}{'train':>9}{'opening':>9}{'held-out':>10}{'seconds':>9}")
+    print(f"{'setting':<76}{'train':>9}{'opening':>9}{'held-out':>10}{'seconds':>9}")
 
     def show(name: str, figures: dict[str, float]) -> None:
         print(
-            f"{name:<64}{figures['train']:>9.4f}{figures['opening']:>9.3f}"
+            f"{name:<76}{figures['train']:>9.4f}{figures['opening']:>9.3f}"
             f"{figures['held_out']:>10.4f}{figures.get('seconds', 0):>9.0f}",
             flush=True,
         )

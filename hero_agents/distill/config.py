@@ -90,6 +90,10 @@ class HeroConfig(_BaseConfig):
             action's first token) take part in the distillation loss. False leaves them to the
             student: a note that lowers the token opening a tool call then cannot teach the
             policy to stop calling tools.
+        distill_positions (`str`, defaults to `"all"`):
+            Which action tokens take part in the distillation loss: `all`, or `disagreement`:
+            only those where the teacher's most likely next token differs from the student's
+            (where the note changes the decision, not only how sure the policy is of it).
 
         > Examples and efficiency
 
@@ -239,6 +243,13 @@ class HeroConfig(_BaseConfig):
             "text action's first token) take part in the distillation loss."
         },
     )
+    distill_positions: Literal["all", "disagreement"] = field(
+        default="all",
+        metadata={
+            "help": "'all' action tokens, or only those where the teacher's most likely next "
+            "token differs from the student's ('disagreement')."
+        },
+    )
 
     # ---- examples and efficiency
     distill_turns: Literal["all", "flagged"] = field(
@@ -301,6 +312,7 @@ class HeroConfig(_BaseConfig):
             "hindsight_note_placement": NOTE_PLACEMENTS,
             "on_token_drift": ("warn", "error"),
             "distill_turns": ("all", "flagged"),
+            "distill_positions": ("all", "disagreement"),
         }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:

@@ -325,19 +325,19 @@ class HeroTrainer(_BaseTrainer):
                 behaviour_mask=behaviour_mask,
                 is_clip=args.distillation_is_clip,
             )  # (N,)
-            if args.distill_action_opening:
-                distill = per_token.mean()
-            else:  # the tokens that open each action are left to the student
-                kept = torch.tensor(
+            kept = torch.ones_like(per_token, dtype=torch.bool)  # (N,)
+            if not args.distill_action_opening:  # the action's opening is left to the student
+                kept &= torch.tensor(
                     [
                         i >= turn.opening_length
                         for turn in turns
                         for i in range(len(turn.completion_ids))
                     ],
-                    dtype=per_token.dtype,
                     device=device,
-                )  # (N,)
-                distill = (per_token * kept).sum() / kept.sum().clamp(min=1.0)
+                )
+            if args.distill_positions == "disagreement":  # where the note changes the decision
+                kept &= teacher_logits.argmax(-1) != student_logits.detach().argmax(-1)
+            distill = (per_token * kept).sum() / kept.sum().clamp(min=1)
             teacher_logps = selective_log_softmax(teacher_logits, completion_ids)
             if args.distillation_mode == "sampled_token":
                 divergence = (student_logps.detach() - teacher_logps).mean()  # k1 estimate of KL
@@ -350,6 +350,7 @@ class HeroTrainer(_BaseTrainer):
                 "teacher_logp": teacher_logps.mean(),
                 "divergence": divergence,
                 "distillation_loss": distill.detach(),
+                "distilled_share": kept.float().mean(),
             }
 
         if args.uses_grpo:

@@ -64,9 +64,38 @@ def test_packed_scoring_equals_per_turn_scoring(tiny_model_dir: Path, tokenizer:
         torch.testing.assert_close(packed, other, atol=1e-4, rtol=1e-4)
 
 
-def _reference_loss(model: Any, tokenizer: Any, examples: list[Any], mode: str) -> torch.Tensor:
+def test_disagreement_distils_only_where_the_note_changes_the_likeliest_token(
+    tiny_model_dir: Path, tokenizer: Any, tmp_path: Path
+) -> None:
+    trajectories = [tool_conversation("a", turns=4), tool_conversation("b", turns=2)]
+    args = cpu_config(
+        tmp_path,
+        distillation_mode="full_logits",
+        distillation_alpha=0.5,
+        teacher_model_kind="live",
+        use_peft=False,
+        distill_positions="disagreement",
+    )
+    trainer = HeroTrainer(str(tiny_model_dir), args=args, train_dataset=trajectories)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, trainer.train_dataset)
+        everywhere = _reference_loss(model, tokenizer, trainer.train_dataset, "full_logits")
+        reference = _reference_loss(
+            model, tokenizer, trainer.train_dataset, "full_logits", disagreement=True
+        )
+    share = float(trainer._metrics["eval"]["hero/distilled_share"][-1])
+    assert 0.0 < share < 1.0  # the note changes some decisions, not all
+    torch.testing.assert_close(loss, reference, atol=1e-5, rtol=1e-4)
+    assert not torch.isclose(loss, everywhere)
+
+
+def _reference_loss(
+    model: Any, tokenizer: Any, examples: list[Any], mode: str, *, disagreement: bool = False
+) -> torch.Tensor:
     """The distillation loss computed the plain way: one full forward per turn, all logits,
-    then the action positions sliced out."""
+    then the action positions sliced out (with `disagreement`, only the positions where the
+    teacher's likeliest token is not the student's)."""
     students, teachers, ids = [], [], []
     for turn in (t for e in examples for t in e.turns):
         n = len(turn.completion_ids)
@@ -84,6 +113,8 @@ def _reference_loss(model: Any, tokenizer: Any, examples: list[Any], mode: str) 
         per_token = compute_full_logit_self_distillation_loss(
             student, teacher, distillation_alpha=0.5
         )
+    if disagreement:
+        return per_token[student.argmax(-1) != teacher.argmax(-1)].mean()
     return per_token.mean()
 
 
