@@ -15,6 +15,8 @@ unconverted, and WebShop's tools reject a number for a button).
 - A repeat of a step already made, or a call the reference does not need: unnecessary; invalid
   only with a tool error or a malformed call.
 - A reply while reference calls are missing: necessary (every episode ends with one), invalid.
+- Whatever the trace proves invalid (`grounded.prove_turn`: a tool error, a malformed, cut-off
+  or schema-violating call) is invalid, e.g. a cut-off reply in the closing reply's place.
 
 The hint of a correct action is empty: teacher and student then see the same context, so the
 turn carries no signal. A confirmation would tell the teacher nothing the action does not
@@ -24,6 +26,11 @@ toward that teaches the policy to stop calling tools. Any other turn's hint name
 action exactly while every earlier turn matched the reference (the context is the reference's
 own), and, once the episode diverged, the reference calls still missing (after a divergence
 their arguments may no longer fit the state, e.g. an id the environment hands out in order).
+A hint names a call as the JSON object the policy writes inside its tool-call tags
+(`call_json`), which the teacher can copy token for token; causes use the compact
+`render_call`. Measured with `hero probe` on 64 train rollouts of the 135M default (note at the
+end of the system prompt): the teacher preferred the reference on 94% of 35 wrong turns with
+JSON hints, 82% of 34 with the compact form.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from hero_agents.environment import (
 from hero_agents.errors import ConfigError, HeroError
 from hero_agents.reflection.base import ReflectionResult, Reflector
 from hero_agents.reflection.baselines import DemoReflector
+from hero_agents.reflection.grounded import prove_turn
 from hero_agents.reflection.prompt import clip, content_text
 from hero_agents.trajectory import Diagnosis, Message, Trajectory, Turn, is_tool_error
 
@@ -150,10 +158,18 @@ def render_call(name: str | None, arguments: Any) -> str:
     return f"{name}({', '.join(f'{k}={_value(v)}' for k, v in arguments.items())})"
 
 
-def _render(step: _Step) -> str:
+def call_json(name: str | None, arguments: Any) -> str:
+    """A call as the JSON object a policy writes inside its tool-call tags, e.g.
+    ``{"name": "create_task", "arguments": {"user_id": "u1"}}``: a teacher can copy it."""
+    return _value({"name": name, "arguments": arguments})
+
+
+def _render(step: _Step, *, for_teacher: bool = False) -> str:
+    """A step in a cause (`render_call`, compact) or in a hint (`call_json`, to be copied)."""
     if step.call is None:
         return f"a reply without a tool call: {_value(clip(step.reply, 200))}"
-    return render_call(step.call.name, step.call.arguments)
+    render = call_json if for_teacher else render_call
+    return render(step.call.name, step.call.arguments)
 
 
 def _difference(call: _Call, step: _Step) -> str:
@@ -266,15 +282,18 @@ class _Walk:
         if on_reference and due:
             step = self.steps[due[0]]
             if step.call is None:
-                return f"The correct next step is {_render(step)}"
-            return f"The correct next call is {_render(step)}"
+                return f"The correct next step is {_render(step, for_teacher=True)}"
+            return f"The correct next call is {_render(step, for_teacher=True)}"
         missing = self.missing_calls()
         if missing:
-            shown = "; ".join(_render(self.steps[i]) for i in missing[:SHOWN_MISSING])
+            shown = "; ".join(
+                _render(self.steps[i], for_teacher=True) for i in missing[:SHOWN_MISSING]
+            )
             more = len(missing) - SHOWN_MISSING
             return f"Still missing: {shown}" + (f" (and {more} more)" if more > 0 else "")
         if due:
-            return f"Every reference call is made; what is left is {_render(self.steps[due[0]])}"
+            left = _render(self.steps[due[0]], for_teacher=True)
+            return f"Every reference call is made; what is left is {left}"
         return "The reference solution is complete: nothing more is needed."
 
 
@@ -309,6 +328,9 @@ def align_with_reference(
         verdicts = [walk.judge_call(c, errors.get(c.id or ""), turn.index) for c in calls]
         if not calls:
             verdicts = [walk.judge_reply(turn.index)]
+        proven = prove_turn(turn)
+        if proven.invalid and all(v.valid for v in verdicts):  # e.g. a cut-off closing reply
+            verdicts.append(_Verdict(True, False, proven.cause))
         correct = all(v.correct for v in verdicts)
         causes = [v.cause for v in verdicts if v.cause]
         diagnosis = Diagnosis(

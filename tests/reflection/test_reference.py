@@ -33,7 +33,14 @@ from hero_agents.trajectory import Diagnosis, Trajectory
 _ids = itertools.count()
 
 TAU2_TASK = "create_task_1__v0"
-GOLD_CREATE = 'create_task(user_id="user_2", title="Training Session")'
+
+
+def as_call(name: str, **arguments: Any) -> str:
+    """A call as the reference's hints name it: the JSON object the policy writes."""
+    return json.dumps({"name": name, "arguments": arguments})
+
+
+GOLD_CREATE = as_call("create_task", user_id="user_2", title="Training Session")
 SHOP_TASK = "ws0003"
 SHOP_PRODUCT = "B01H8GVKWK"
 
@@ -175,6 +182,17 @@ def test_a_tau2_episode_that_stops_early(tau2: Environment) -> None:
     assert reply.hint == f"The correct next call is {GOLD_CREATE}"
 
 
+def test_a_cut_off_reply_in_the_closing_replys_place_is_invalid(tau2: Environment) -> None:
+    create, _ = gold_replies(tau2.task(TAU2_TASK))
+    cut_off = AIMessage('Done.\n<tool_call>\n{"name": "get_users", "arguments": {')
+    trajectory = play(tau2, TAU2_TASK, [create, cut_off])
+    first, reply = reflect(tau2, trajectory)
+    assert labels([first]) == [CORRECT]
+    assert labels([reply]) == [WRONG]  # what the trace proves beats "a reply, when none is due"
+    assert "cut off" in (reply.cause or "")
+    assert reply.hint.startswith("The correct next step is a reply without a tool call")
+
+
 # --------------------------------------------------------------------------- webshop-lite
 
 
@@ -226,7 +244,7 @@ def test_a_wrong_option_names_the_right_one(shop: Environment) -> None:
 
     assert labels(diagnoses) == [CORRECT, CORRECT, WRONG, *[CORRECT] * 4]
     assert diagnoses[2].cause == 'wrong arguments: button="black" (reference: "white")'
-    assert diagnoses[2].hint == 'The correct next call is click(button="white")'
+    assert diagnoses[2].hint == f"The correct next call is {as_call('click', button='white')}"
     assert [d.hint for d in diagnoses[3:]] == [""] * 4
 
 
@@ -239,7 +257,7 @@ def test_a_number_for_a_text_argument_is_a_different_call(shop: Environment) -> 
     number = reflect(shop, trajectory)[3]
     assert labels([number]) == [WRONG]
     assert number.cause.startswith('wrong arguments: button=10 (reference: "10"); the tool said:')
-    assert number.hint == 'The correct next call is click(button="10")'
+    assert number.hint == f"The correct next call is {as_call('click', button='10')}"
 
 
 def test_a_diverged_webshop_episode(shop: Environment) -> None:
@@ -255,8 +273,10 @@ def test_a_diverged_webshop_episode(shop: Environment) -> None:
         'too early: search(query="usb c phone charger") comes first; the tool said: '
         "click[Buy Now] is not on this page"
     )
-    assert early.hint == 'The correct next call is search(query="usb c phone charger")'
-    missing = 'Still missing: click(button="white"); click(button="20w"); click(button="Buy Now")'
+    search = as_call("search", query="usb c phone charger")
+    assert early.hint == f"The correct next call is {search}"
+    white, size, buy_now = (as_call("click", button=b) for b in ("white", "20w", "Buy Now"))
+    missing = f"Still missing: {white}; {size}; {buy_now}"
     assert [d.hint for d in diagnoses[3:5]] == [missing, missing]
     assert diagnoses[3].cause == 'wrong arguments: button="Description" (reference: "white")'
     assert {d.hint for d in diagnoses[5:]} == {""}
@@ -270,16 +290,17 @@ def test_buying_before_the_options_is_too_early(shop: Environment) -> None:
 
     assert labels([buy, reply]) == [WRONG, WRONG]
     assert buy.cause == 'too early: click(button="white") comes first'
-    assert buy.hint == 'The correct next call is click(button="white")'
+    assert buy.hint == f"The correct next call is {as_call('click', button='white')}"
     assert reply.cause == "replied with 2 reference call(s) missing"
-    assert reply.hint == 'Still missing: click(button="white"); click(button="20w")'
+    white, size = as_call("click", button="white"), as_call("click", button="20w")
+    assert reply.hint == f"Still missing: {white}; {size}"
 
 
 def test_a_webshop_episode_that_stops_early(shop: Environment) -> None:
     trajectory = play(shop, SHOP_TASK, [shop_gold()[0], AIMessage("I could not find it.")])
     search, reply = reflect(shop, trajectory)
     assert labels([search, reply]) == [CORRECT, WRONG]
-    assert reply.hint == f'The correct next call is click(button="{SHOP_PRODUCT}")'
+    assert reply.hint == f"The correct next call is {as_call('click', button=SHOP_PRODUCT)}"
 
 
 # --------------------------------------------------------------------------- no reference
