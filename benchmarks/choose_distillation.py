@@ -95,6 +95,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "teacher": "base",
         "distill_turns": "flagged",
     },
+    "system-prompt, opening kept, full_logits, base teacher, seq_kd": {
+        "hindsight_note_placement": "system-prompt",
+        "distill_action_opening": False,
+        "loss": "full_logits",
+        "teacher": "base",
+        "seq_kd": True,
+    },
     "system-prompt, opening kept, lr 5e-4": {
         "hindsight_note_placement": "system-prompt",
         "distill_action_opening": False,

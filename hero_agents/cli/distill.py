@@ -91,7 +91,14 @@ def run_distill(
     return metrics
 
 
-_INPUT_FIGURES = ("trajectories", "turns", "action_tokens", "captured_turns", "token_drift_turns")
+_INPUT_FIGURES = (
+    "trajectories",
+    "turns",
+    "action_tokens",
+    "captured_turns",
+    "token_drift_turns",
+    "teacher_action_turns",
+)
 
 
 def distill(
@@ -115,6 +122,13 @@ def distill(
     ] = None,
     topk: Annotated[int | None, typer.Option(help="Support size for topk_logits.")] = None,
     teacher: Annotated[str, typer.Option(help="Teacher: ema, live or base.")] = "ema",
+    seq_kd: Annotated[
+        bool,
+        typer.Option(
+            help="Distill on the teacher's own greedy action under each note instead of the "
+            "sampled action (sequence-level KD; not with a GRPO term)."
+        ),
+    ] = False,
     full_finetune: Annotated[
         bool, typer.Option(help="Train every weight instead of a LoRA adapter.")
     ] = False,
@@ -147,6 +161,7 @@ def distill(
         alpha=alpha,
         topk=topk,
         seed=seed,
+        options={"seq_kd": True} if seq_kd else {},
     )
     try:
         if signal not in SIGNALS:

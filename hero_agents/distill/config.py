@@ -94,6 +94,14 @@ class HeroConfig(_BaseConfig):
             Which action tokens take part in the distillation loss: `all`, or `disagreement`:
             only those where the teacher's most likely next token differs from the student's
             (where the note changes the decision, not only how sure the policy is of it).
+        seq_kd (`bool`, defaults to `False`):
+            Sequence-level KD on the turns with a note (TRL GKD's `seq_kd`): score the
+            teacher's own greedy action under the note instead of the action the policy
+            sampled, so the student learns the corrected action rather than how the teacher
+            would continue a wrong one. A turn whose teacher action does not end within
+            `seq_kd_max_new_tokens` keeps its sampled action.
+        seq_kd_max_new_tokens (`int`, defaults to `128`):
+            Token budget of a teacher action with `seq_kd`.
 
         > Examples and efficiency
 
@@ -250,6 +258,16 @@ class HeroConfig(_BaseConfig):
             "token differs from the student's ('disagreement')."
         },
     )
+    seq_kd: bool = field(
+        default=False,
+        metadata={
+            "help": "On turns with a note, score the teacher's greedy action under the note "
+            "instead of the sampled one (sequence-level KD, as TRL GKD's seq_kd)."
+        },
+    )
+    seq_kd_max_new_tokens: int = field(
+        default=128, metadata={"help": "Token budget of a teacher action with seq_kd."}
+    )
 
     # ---- examples and efficiency
     distill_turns: Literal["all", "flagged"] = field(
@@ -340,6 +358,15 @@ class HeroConfig(_BaseConfig):
             )
         if self.distill_turns == "flagged" and self.signal == "grpo":
             raise ValueError("distill_turns='flagged' selects turns by diagnosis: not with grpo")
+        if self.seq_kd and self.uses_grpo:
+            raise ValueError(
+                f"seq_kd replaces sampled actions, which the GRPO term needs: not with signal "
+                f"{self.signal!r}"
+            )
+        if self.seq_kd_max_new_tokens < 1:
+            raise ValueError(
+                f"seq_kd_max_new_tokens must be positive, got {self.seq_kd_max_new_tokens}"
+            )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.max_steps == 0 or self.max_steps < -1:

@@ -63,7 +63,8 @@ class TurnExample:
     """None without a teacher (the ``grpo`` signal, the warm start)."""
     behaviour_logprobs: list[float] | None
     """Raw log-probs of `completion_ids` under the policy that sampled them, when captured."""
-    completion_source: Literal["captured", "retokenized"]
+    completion_source: Literal["captured", "retokenized", "teacher"]
+    """`teacher`: the teacher's own action under the note (`sequence_kd`)."""
     drift: str | None = None
     """Why the captured tokens differ from the template's tokenization; None when they agree."""
     opening_length: int = 1

@@ -25,6 +25,7 @@ import textwrap
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,6 +55,7 @@ from hero_agents.distill.loss_utils import (
     distillation_loss,
     group_advantages,
 )
+from hero_agents.distill.sequence_kd import use_teacher_actions
 from hero_agents.errors import DistillationError
 from hero_agents.scoring import supports_logits_to_keep
 from hero_agents.trajectory import Trajectory
@@ -217,6 +219,15 @@ class HeroTrainer(_BaseTrainer):
         self.teacher_model = None
         if args.uses_distillation:
             self._setup_teacher_model()
+        if args.seq_kd:  # the teacher's own actions, once, before training
+            # Before the first step the live and EMA teachers are the policy itself.
+            base = args.teacher_model_kind == "base"
+            teacher = self.accelerator.unwrap_model(self.teacher_model if base else self.model)
+            with self._get_teacher_context_for_self_distillation() if base else nullcontext():
+                replaced = use_teacher_actions(
+                    teacher, examples, processing_class, max_new_tokens=args.seq_kd_max_new_tokens
+                )
+            logger.info("seq_kd: %d turn(s) scored on the teacher's own action", replaced)
 
     @staticmethod
     def _examples(

@@ -135,6 +135,11 @@ class TrainSettings(_Section):
         description="Distill the tokens that open each action (a tool call's tag and name). "
         "Off by default: a note can lower them and teach the policy to stop calling tools.",
     )
+    seq_kd: bool = Field(
+        default=False,
+        description="On turns with a note, distill on the teacher's own greedy action under "
+        "the note rather than the sampled one (HeroConfig.seq_kd; never with a GRPO term).",
+    )
     note_placement: Literal["user-message", "system-message", "system-prompt"] | None = Field(
         default=None,
         description="Where the teacher reads its note (None: the method's default, measured "

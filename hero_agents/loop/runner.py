@@ -528,6 +528,8 @@ class TrainingRun:
             options={
                 "hindsight_note_placement": settings.note_placement or self.method.note_placement,
                 "distill_action_opening": settings.distill_action_opening,
+                "seq_kd": settings.seq_kd and not self.method.needs_group_contrast,
+                "seq_kd_max_new_tokens": self.config.rollout.max_new_tokens,  # the policy's
                 **settings.options,
             },
         )

@@ -146,6 +146,9 @@ def training_figures(trainer: Any, result: Any) -> dict[str, Any]:
         "action_tokens": sum(len(t.completion_ids) for e in examples for t in e.turns),
         "captured_turns": sum(t.completion_source == "captured" for e in examples for t in e.turns),
         "token_drift_turns": sum(t.drift is not None for e in examples for t in e.turns),
+        "teacher_action_turns": sum(
+            t.completion_source == "teacher" for e in examples for t in e.turns
+        ),
         "loss": _mean([row["loss"] for row in log]),
         "first_loss": log[0]["loss"] if log else None,
         "last_loss": log[-1]["loss"] if log else None,

@@ -181,3 +181,32 @@ def test_distill_rejects_an_unknown_teacher(tiny_model_dir: Path, tmp_path: Path
     )  # fmt: skip
     assert result.exit_code == 2
     assert "teacher_model_kind must be one of live, ema, base; got 'oracle'" in flat(result)
+
+
+def test_distill_seq_kd_is_refused_with_grpo(tiny_model_dir: Path, tmp_path: Path) -> None:
+    diagnosed = tmp_path / "diagnosed.jsonl"
+    write_trajectories(diagnosed, [tool_conversation()])
+    result = run(
+        str(diagnosed), "--model", str(tiny_model_dir), "--signal", "grpo", "--seq-kd",
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "seq_kd replaces sampled actions, which the GRPO term needs" in flat(result)
+    assert not (tmp_path / "o").exists()
+
+
+def test_distill_seq_kd_reports_the_turns_scored_on_teacher_actions(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    diagnosed = tmp_path / "diagnosed.jsonl"
+    write_trajectories(diagnosed, [tool_conversation()])
+    out = tmp_path / "out"
+    result = run(
+        str(diagnosed), "--model", str(tiny_model_dir), "--seq-kd", "--max-steps", "1",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert json.loads((out / "hero_config.json").read_text())["seq_kd"] is True
+    # The random tiny model never ends an action within the budget: every turn keeps its own.
+    assert metrics["input"]["teacher_action_turns"] == 0

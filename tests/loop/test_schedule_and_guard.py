@@ -58,7 +58,8 @@ def test_the_drift_guard_stops_a_run_that_forgets(
 ) -> None:
     # A learning rate far too high wrecks the policy in one iteration of two steps. The loss
     # is pinned to the live sampled-token one on every action token: with the opening tokens
-    # left out, a tiny-model action of only those tokens trains nothing, and nothing is wrecked.
+    # left out, a tiny-model action of only those tokens trains nothing, and nothing is wrecked;
+    # on the sampled actions, whatever the tiny teacher would generate.
     config = write_config(
         train={
             "learning_rate": 0.5,
@@ -66,6 +67,7 @@ def test_the_drift_guard_stops_a_run_that_forgets(
             "loss": "sampled_token",
             "teacher": "live",
             "distill_action_opening": True,
+            "seq_kd": False,
         },
         rollout={"tasks": 2, "group_size": 2},
         guard={"tasks": 3, "max_drop": 0.05},
