@@ -1,6 +1,7 @@
 """How likely a policy finds given actions: per-token log-probabilities by forward passes.
 
-`action_logprobs` scores completions after their prompts in left-padded batches.
+`action_logprobs` scores completions after their prompts in left-padded batches;
+`greedy_continuations` decodes a policy's greedy continuations of prompts the same way.
 `ReferenceScorer` turns it into a low-variance learning curve: the mean log-probability per
 token of the environment's reference actions (its demonstrations' turns, in their own contexts)
 on a fixed set of tasks. On held-out tasks it measures learning without the noise of episode
@@ -68,6 +69,38 @@ def action_logprobs(
             )
             results.append(picked[:, 0].tolist())
     return results
+
+
+def greedy_continuations(
+    model: Any,
+    prompts: Sequence[list[int]],
+    *,
+    pad_token_id: int,
+    max_new_tokens: int,
+    eos_token_id: int | None = None,
+) -> list[list[int]]:
+    """The greedy continuation of each prompt (token ids), from one left-padded batch; with
+    `eos_token_id` None, generation stops at the model's own end-of-sequence tokens."""
+    import torch
+
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    stop = {} if eos_token_id is None else {"eos_token_id": eos_token_id}
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad_token_id,
+            **stop,
+        )  # (B, width + new)
+    return [row[width:].tolist() for row in output]
 
 
 @dataclass(frozen=True)

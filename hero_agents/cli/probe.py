@@ -223,29 +223,17 @@ def _probe(
 def _greedy(model: Any, tokenizer: Any, max_new_tokens: int = 48) -> Any:
     """The policy's greedy actions for token-id prompts, tool calls parsed as the in-process
     policy parses them."""
-    import torch
-
     from hero_agents.adapters.policy.tool_calls import parse_tool_calls
+    from hero_agents.scoring import greedy_continuations
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def greedy(prompts: Sequence[list[int]]) -> list[Message]:
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):  # left-padded, as generation wants
-            ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            mask[row, width - len(prompt) :] = 1
-        with torch.no_grad():
-            output = model.generate(
-                input_ids=ids.to(model.device),
-                attention_mask=mask.to(model.device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=pad,
-            )
+        output = greedy_continuations(
+            model, prompts, pad_token_id=pad, max_new_tokens=max_new_tokens
+        )
         actions = []
-        for row in output[:, width:]:
+        for row in output:
             parsed = parse_tool_calls(tokenizer.decode(row, skip_special_tokens=True))
             actions.append(
                 {

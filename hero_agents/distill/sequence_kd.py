@@ -16,14 +16,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from hero_agents.distill.examples import TrajectoryExample, action_opening_length
+from hero_agents.scoring import greedy_continuations
 
 logger = logging.getLogger(__name__)
 
 
-@torch.no_grad()
 def use_teacher_actions(
     model: Any,
     examples: Sequence[TrajectoryExample],
@@ -34,8 +32,8 @@ def use_teacher_actions(
 ) -> int:
     """Replace, in place, the completion of every turn whose teacher reads a note with
     `model`'s greedy continuation of the teacher prompt, up to and including the end-of-turn
-    token; return how many turns were replaced. Prompts are generated `batch_size` at a time,
-    left-padded."""
+    token; return how many turns were replaced. Prompts are generated `batch_size` at a time
+    (`scoring.greedy_continuations`, left-padded)."""
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the tokenizer has no end-of-turn (eos) token to end a teacher action")
@@ -45,16 +43,20 @@ def use_teacher_actions(
         if turn.teacher_prompt_ids is not None and turn.teacher_prompt_ids != turn.prompt_ids
     ]  # a turn without a note: the teacher would act as the student did
     noted.sort(key=lambda turn: len(turn.teacher_prompt_ids or ()))  # less padding
-    device = next(model.parameters()).device
     training = model.training
     model.eval()
     replaced = kept = 0
     try:
         for start in range(0, len(noted), batch_size):
             batch = noted[start : start + batch_size]
-            for turn, action in zip(
-                batch, _generate(model, batch, tokenizer, max_new_tokens, device), strict=True
-            ):
+            actions = greedy_continuations(
+                model,
+                [list(turn.teacher_prompt_ids or ()) for turn in batch],
+                pad_token_id=tokenizer.pad_token_id,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=eos,
+            )
+            for turn, action in zip(batch, actions, strict=True):
                 if eos not in action:
                     kept += 1
                     continue
@@ -74,25 +76,3 @@ def use_teacher_actions(
             kept, max_new_tokens,
         )  # fmt: skip
     return replaced
-
-
-def _generate(
-    model: Any, turns: Sequence[Any], tokenizer: Any, max_new_tokens: int, device: Any
-) -> list[list[int]]:
-    """Greedy continuations of the turns' teacher prompts (one left-padded batch)."""
-    prompts = [list(turn.teacher_prompt_ids) for turn in turns]
-    length = max(len(p) for p in prompts)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(p)) + p for p in prompts], device=device)
-    attention_mask = torch.tensor(
-        [[0] * (length - len(p)) + [1] * len(p) for p in prompts], device=device
-    )  # (B, L)
-    output = model.generate(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=pad,
-    )  # (B, L + new)
-    return [row[length:].tolist() for row in output]

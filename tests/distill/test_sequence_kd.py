@@ -84,11 +84,13 @@ def test_seq_kd_is_refused_where_grpo_needs_the_sampled_actions(signal: str) -> 
 def test_left_padded_batches_generate_what_single_prompts_do(
     tiny_model_dir: Path, tokenizer: Any
 ) -> None:
-    from hero_agents.distill.sequence_kd import _generate
+    from hero_agents.scoring import greedy_continuations
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     turns = build_examples([tool_conversation("a", turns=4)], tokenizer)[0].turns
-    assert len({len(t.teacher_prompt_ids or ()) for t in turns}) == 4  # padding is needed
-    together = _generate(model, turns, tokenizer, 6, torch.device("cpu"))
-    alone = [_generate(model, [turn], tokenizer, 6, torch.device("cpu"))[0] for turn in turns]
+    prompts = [list(t.teacher_prompt_ids or ()) for t in turns]
+    assert len({len(p) for p in prompts}) == 4  # padding is needed
+    options = {"pad_token_id": tokenizer.pad_token_id, "max_new_tokens": 6}
+    together = greedy_continuations(model, prompts, **options)
+    alone = [greedy_continuations(model, [p], **options)[0] for p in prompts]
     assert together == alone
