@@ -20,7 +20,7 @@ from rich.table import Table
 
 from hero_agents.cli import wiring
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
-from hero_agents.distill.config import DEFAULT_HINDSIGHT_NOTE
+from hero_agents.distill.config import DEFAULT_HINDSIGHT_NOTE, SEQ_KD_MAX_NEW_TOKENS
 from hero_agents.distill.examples import NOTE_PLACEMENTS
 from hero_agents.environment import Environment, ReferenceSolutions
 from hero_agents.errors import ConfigError, HeroError, ProbeError, TraceFormatError
@@ -74,6 +74,14 @@ def probe(
     teacher_actions: Annotated[
         bool, typer.Option(help="Also decode the teacher's greedy action under each note.")
     ] = True,
+    max_new_tokens: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Token budget of a teacher action: give the rollouts' own, or a long call is "
+            "cut off and counted as not a call (default: hero distill --seq-kd's).",
+        ),
+    ] = SEQ_KD_MAX_NEW_TOKENS,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
@@ -214,13 +222,17 @@ def _probe(
         note_template=options["note_template"],
         note_placement=options["placement"],
         env=env,
-        greedy=_greedy(model, tokenizer) if options["teacher_actions"] else None,
+        greedy=(
+            _greedy(model, tokenizer, options["max_new_tokens"])
+            if options["teacher_actions"]
+            else None
+        ),
         progress=progress,
     )
     return [figures(name, prober.probe(group, name)) for name, group in groups.items()]
 
 
-def _greedy(model: Any, tokenizer: Any, max_new_tokens: int = 48) -> Any:
+def _greedy(model: Any, tokenizer: Any, max_new_tokens: int) -> Any:
     """The policy's greedy actions for token-id prompts, tool calls parsed as the in-process
     policy parses them."""
     from hero_agents.adapters.policy.tool_calls import parse_tool_calls

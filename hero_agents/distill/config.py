@@ -25,6 +25,9 @@ DEFAULT_HINDSIGHT_NOTE = (
 """How a turn's diagnosis is shown to its teacher; ``{hint}``, ``{cause}``, ``{necessity}`` and
 ``{validity}`` are filled from the `Diagnosis`."""
 
+SEQ_KD_MAX_NEW_TOKENS = 128
+"""Token budget of a teacher's greedy action with seq_kd (and in ``hero probe``)."""
+
 
 @dataclass
 class HeroConfig(_BaseConfig):
@@ -266,7 +269,8 @@ class HeroConfig(_BaseConfig):
         },
     )
     seq_kd_max_new_tokens: int = field(
-        default=128, metadata={"help": "Token budget of a teacher action with seq_kd."}
+        default=SEQ_KD_MAX_NEW_TOKENS,
+        metadata={"help": "Token budget of a teacher action with seq_kd."},
     )
 
     # ---- examples and efficiency

@@ -197,3 +197,17 @@ def cpu_config(out: Path, **fields: Any) -> Any:
         "disable_tqdm": True,
     }
     return HeroConfig(**{**defaults, **fields})
+
+
+def answering_with(model_dir: Path, token: int) -> Any:
+    """The tiny model with its head replaced so that `token` is every position's likeliest."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    hidden, vocabulary = model.config.hidden_size, model.config.vocab_size
+    head = torch.nn.Linear(hidden, vocabulary, bias=True)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(-10.0)
+        head.bias[token] = 10.0
+    model.lm_head = head
+    model.config.tie_word_embeddings = False
+    return model

@@ -19,6 +19,7 @@ from distill_helpers import (
     PREFERRED,
     UNINFORMATIVE_HINT,
     USUAL,
+    answering_with,
     note_contexts,
 )
 from langchain_core.messages import AIMessage
@@ -158,3 +159,25 @@ def test_a_probe_on_undiagnosed_traces_says_what_to_do(
     result = CliRunner().invoke(app, ["probe", str(traces), "--policy", str(tiny_model_dir)])
     assert result.exit_code == 2 and "has no diagnoses" in result.output
     assert "Traceback" not in result.output
+
+
+def test_teacher_actions_are_decoded_within_the_budget_given(
+    tiny_model_dir: Path, tokenizer: Any, mock_episodes: list[Trajectory], tmp_path: Path
+) -> None:
+    from hero_agents.cli.probe import _greedy
+
+    never_ends = tokenizer.convert_tokens_to_ids("a")
+    model = answering_with(tiny_model_dir, never_ends).eval()
+    prompt = [tokenizer.encode("Hello")]
+    for budget in (3, 9):
+        [action] = _greedy(model, tokenizer, budget)(prompt)
+        assert action["content"] == tokenizer.decode([never_ends] * budget)
+
+    traces = tmp_path / "traces.jsonl"
+    write_trajectories(traces, mock_episodes)
+    args = ["probe", str(traces), "--policy", str(tiny_model_dir), "--max-new-tokens", "0"]
+    refused = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert (
+        refused.exit_code == 2
+        and "'--max-new-tokens': Input should be greater than or equal to 1" in refused.output
+    )

@@ -7,26 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-from distill_helpers import cpu_config, tool_conversation
+from distill_helpers import answering_with, cpu_config, tool_conversation
 from transformers import AutoModelForCausalLM
 
 from hero_agents.distill import HeroTrainer, build_examples
 from hero_agents.trajectory import Trajectory
-
-
-def answering_with(model_dir: Path, token: int) -> Any:
-    """The tiny model with its head replaced so that `token` is every position's likeliest."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    hidden, vocabulary = model.config.hidden_size, model.config.vocab_size
-    head = torch.nn.Linear(hidden, vocabulary, bias=True)
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.fill_(-10.0)
-        head.bias[token] = 10.0
-    model.lm_head = head
-    model.config.tie_word_embeddings = False
-    return model
 
 
 def noted(trajectory: Trajectory, *hinted: int) -> Trajectory:
