@@ -13,6 +13,7 @@ from hero_agents.cli import wiring
 from hero_agents.cli.console import console, escape, fail, phase_progress, stdout
 from hero_agents.errors import HeroError
 from hero_agents.loop.compare import BASELINE_ARM, ArmResult
+from hero_agents.loop.config import CompareConfig
 from hero_agents.loop.figures import cell, difference_cell, tally_cell
 from hero_agents.stats import PairedComparison
 
@@ -101,9 +102,28 @@ def compare(
                 backend.close()
     except HeroError as error:
         raise fail(error) from None
-    seeds = ", ".join(map(str, config.seeds))
-    title = f"{root} · {config.train.env} · final held-out figures, seeds {seeds}"
+    print_comparison(root, config, results, config.seeds, written_to=root)
+
+
+def print_comparison(
+    folder: Path,
+    config: CompareConfig,
+    results: list[ArmResult],
+    seeds: list[int],
+    *,
+    written_to: Path,
+) -> None:
+    """The comparison's table over `seeds`, and where its results.md and plots are."""
+    listed = ", ".join(map(str, seeds))
+    title = f"{folder} · {config.train.env} · final held-out figures, seeds {listed}"
     stdout.print(compare_table(title, results, against_grpo=BASELINE_ARM in config.methods))
+    left = [seed for seed in config.seeds if seed not in seeds]
+    if left:
+        stdout.print(
+            f"seed(s) {', '.join(map(str, left))}: not every arm has finished "
+            "(rerun hero compare to go on)"
+        )
     console.print(
-        f"results: {escape(str(root / 'results.md'))} · plots: {escape(str(root))}/compare-*.png"
+        f"results: {escape(str(written_to / 'results.md'))} · plots: "
+        f"{escape(str(written_to))}/compare-*.png"
     )

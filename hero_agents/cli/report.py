@@ -77,12 +77,24 @@ def guard_line(rows: Sequence[dict[str, Any]]) -> str | None:
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A hero train run folder.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A hero train run folder, or a hero compare folder.")
+    ],
     out: Annotated[
-        Path | None, typer.Option(help="Where the plots and table go (default: RUN_DIR/report).")
+        Path | None,
+        typer.Option(
+            help="Where the plots and table go (default: RUN_DIR/report; a comparison's own "
+            "folder)."
+        ),
     ] = None,
 ) -> None:
-    """Plot a training run and write its table (report.md)."""
+    """Plot a training run and write its table (report.md); of a comparison, the table and
+    plots of the seeds every arm has finished so far (results.md)."""
+    from hero_agents.loop.compare import COMPARE_FOLDER
+
+    if (run_dir / COMPARE_FOLDER.marker).is_file():
+        _report_comparison(run_dir, out if out is not None else run_dir)
+        return
     from hero_agents.loop.report import plot_run, run_table
     from hero_agents.loop.run_dir import read_metrics
 
@@ -103,3 +115,16 @@ def report(
         f"table: {escape(str(target / 'report.md'))} · plots: "
         f"{escape(', '.join(str(p) for p in paths))}"
     )
+
+
+def _report_comparison(folder: Path, target: Path) -> None:
+    from hero_agents.cli.compare import print_comparison
+    from hero_agents.loop.compare import whole_seeds, write_results
+
+    try:
+        config, seeds, runs = whole_seeds(folder)
+    except HeroError as error:
+        raise fail(error) from None
+    target.mkdir(parents=True, exist_ok=True)
+    results = write_results(config, folder, runs, seeds, target=target)
+    print_comparison(folder, config, results, seeds, written_to=target)

@@ -3,7 +3,8 @@
 The comparison's folder holds one training run per arm and seed (``OUT/<arm>/seed-<s>/``,
 each resumable like any ``hero train`` run), the warm start's held-out evaluation shared by all
 of them (``OUT/warm-start/``: every run starts from the same warm-started weights, so it is
-measured once), ``results.md`` and the plots. Rerunning resumes where it stopped.
+measured once), ``results.md`` and the plots, written after every seed for the seeds done so far
+(`whole_seeds` reads them back for ``hero report``). Rerunning resumes where it stopped.
 
 Each arm's row gives its final held-out success figures pooled over seeds and tasks with 95%
 intervals, and its paired per-task comparison with the warm start and with GRPO (`ArmResult`);
@@ -38,7 +39,7 @@ from hero_agents.loop.figures import (
 )
 from hero_agents.loop.reflectors import LLMReflector
 from hero_agents.loop.report import mean_std, plot_compare
-from hero_agents.loop.run_dir import RunDir
+from hero_agents.loop.run_dir import RunDir, read_metrics
 from hero_agents.loop.runner import ReferenceChecks, evaluate_policy
 from hero_agents.loop.session import Session, run_log
 from hero_agents.loop.training import changed_settings, prepare_run, run_training
@@ -373,7 +374,7 @@ def run_compare(
             write_json_atomic(baseline / "metrics.json", row)
         runs: dict[str, list[list[dict[str, Any]]]] = {}
         # Seed by seed, every arm: a comparison stopped part-way has whole seeds of every arm.
-        for seed in config.seeds:
+        for done, seed in enumerate(config.seeds, 1):
             for arm in config.methods:
                 root = out / arm_folder(arm) / f"seed-{seed}"
                 if on_run is not None:
@@ -392,13 +393,59 @@ def run_compare(
                     on_iteration=on_iteration,
                 )
                 runs.setdefault(arm, []).append(rows)
-    warm = read_json(baseline / "metrics.json")["eval"]
-    iterations = base.budget.iterations
+            if done < len(config.seeds):  # the table so far: whole seeds of every arm
+                write_results(config, out, runs, config.seeds[:done])
+    return write_results(config, out, runs, config.seeds)
+
+
+def write_results(
+    config: CompareConfig,
+    out: Path,
+    runs: dict[str, list[list[dict[str, Any]]]],
+    seeds: list[int],
+    *,
+    target: Path | None = None,
+) -> list[ArmResult]:
+    """Write comparison `out`'s ``results.md`` and plots (into `target`, default `out`) for
+    `runs` (each arm's runs of `seeds`, in that order); returns the comparison's lines."""
+    target = target if target is not None else out
+    warm = read_json(out / "warm-start" / "metrics.json")["eval"]
+    iterations = config.train.budget.iterations
     table = results_table(runs, warm, iterations=iterations)
-    plots = plot_compare({arm_label(arm): seeds for arm, seeds in runs.items()}, out)
-    seeds = ", ".join(map(str, config.seeds))
-    (out / "results.md").write_text(
-        f"# hero compare · {base.env} · seeds {seeds}\n\n{table}\n"
+    plots = plot_compare({arm_label(arm): arm_runs for arm, arm_runs in runs.items()}, target)
+    (target / "results.md").write_text(
+        f"# hero compare · {config.train.env} · seeds {', '.join(map(str, seeds))}\n\n{table}\n"
         + "".join(f"![{p.stem}]({p.name})\n" for p in plots)
     )
     return arm_results(runs, warm, iterations=iterations)
+
+
+def whole_seeds(
+    out: Path,
+) -> tuple[CompareConfig, list[int], dict[str, list[list[dict[str, Any]]]]]:
+    """A comparison folder's config, and the runs of its whole seeds (those whose every arm ran
+    to the end of its budget or was stopped by the drift guard), read from disk."""
+    snapshot = out / COMPARE_FOLDER.marker
+    if not snapshot.is_file():
+        raise ConfigError(f"{out} is not a comparison folder (no {COMPARE_FOLDER.marker})")
+    config = load_compare_config(snapshot)
+    if not (out / "warm-start" / "metrics.json").is_file():
+        raise ConfigError(f"{out}: the warm start has not been evaluated yet, nothing to report")
+    iterations = config.train.budget.iterations
+    seeds: list[int] = []
+    runs: dict[str, list[list[dict[str, Any]]]] = {arm: [] for arm in config.methods}
+    for seed in config.seeds:
+        roots = {arm: out / arm_folder(arm) / f"seed-{seed}" for arm in config.methods}
+        rows = {
+            arm: read_metrics(root) if RunDir(root).metrics.is_file() else []
+            for arm, root in roots.items()
+        }
+        if all(
+            _run(arm_rows, seed, iterations).state != "unfinished" for arm_rows in rows.values()
+        ):
+            seeds.append(seed)
+            for arm, arm_rows in rows.items():
+                runs[arm].append(arm_rows)
+    if not seeds:
+        raise ConfigError(f"{out}: no seed has every arm finished yet; rerun hero compare to go on")
+    return config, seeds, runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,6 +116,24 @@ def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
     rerun = invoke("compare", str(config), "--out", str(out))
     assert rerun[rerun.index("\nmethod ") :] == printed[printed.index("\nmethod ") :]
     assert (out / "results.md").read_text() == table
+
+    # hero report reads a comparison back: the same table; of one stopped part-way, the seeds
+    # that every arm has finished, and which are not.
+    invoke("report", str(out))
+    assert (out / "results.md").read_text() == table
+    partial = tmp_path / "partial"
+    shutil.copytree(out, partial)
+    shutil.rmtree(partial / "grpo" / "seed-1")
+    printed = invoke("report", str(partial))
+    assert "seed(s) 1: not every arm has finished" in " ".join(printed.split())
+    table = (partial / "results.md").read_text()
+    assert table.splitlines()[0].endswith(" · seeds 0")
+    for method in ("env-feedback", "grpo"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
+        assert row.rstrip(" |").endswith("| 1")  # one seed counted
+    shutil.rmtree(partial / "env-feedback" / "seed-0")
+    result = runner.invoke(app, ["report", str(partial)])
+    assert result.exit_code == 2 and "no seed has every arm finished yet" in result.output
 
 
 def test_demo_prints_before_and_after_and_who_wrote_the_diagnoses(
