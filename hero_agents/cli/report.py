@@ -90,13 +90,12 @@ def report(
 ) -> None:
     """Plot a training run and write its table (report.md); of a comparison, the table and
     plots of the seeds every arm has finished so far (results.md)."""
-    from hero_agents.loop.compare import COMPARE_FOLDER
+    from hero_agents.loop.run_dir import COMPARE_FOLDER, read_metrics
 
     if (run_dir / COMPARE_FOLDER.marker).is_file():
         _report_comparison(run_dir, out if out is not None else run_dir)
         return
     from hero_agents.loop.report import plot_run, run_table
-    from hero_agents.loop.run_dir import read_metrics
 
     target = out if out is not None else run_dir / "report"
     try:

@@ -39,21 +39,15 @@ from hero_agents.loop.figures import (
 )
 from hero_agents.loop.reflectors import LLMReflector
 from hero_agents.loop.report import mean_std, plot_compare
-from hero_agents.loop.run_dir import RunDir, read_metrics
+from hero_agents.loop.run_dir import COMPARE_FOLDER, RunDir, read_metrics
 from hero_agents.loop.runner import ReferenceChecks, evaluate_policy
 from hero_agents.loop.session import Session, run_log
 from hero_agents.loop.training import changed_settings, prepare_run, run_training
 from hero_agents.methods import PRIVILEGED_MARK, parse_arm
-from hero_agents.outputs import FolderKind, claim_folder
+from hero_agents.outputs import claim_folder
 from hero_agents.phases import Progress, no_progress
 from hero_agents.stats import RESAMPLES, PairedComparison
 from hero_agents.storage import read_json, write_json_atomic
-
-COMPARE_FOLDER = FolderKind(
-    "comparison folder",
-    marker="compare.yaml",
-    owned=("log.txt", "warm-start", "results.md", "compare-*.png"),
-)
 
 
 def prepare_compare(config: CompareConfig, out: Path, *, overwrite: bool = False) -> None:

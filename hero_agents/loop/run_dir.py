@@ -55,6 +55,13 @@ RUN_FOLDER = FolderKind(
 )
 """What a run folder holds (``hero warmup`` writes its evaluation into one too)."""
 
+COMPARE_FOLDER = FolderKind(
+    "comparison folder",
+    marker="compare.yaml",
+    owned=("log.txt", "warm-start", "results.md", "compare-*.png"),
+)
+"""A ``hero compare`` folder: one run folder per arm and seed beside these."""
+
 
 class RunDir:
     """Paths of one run's folder (see the module docstring)."""
