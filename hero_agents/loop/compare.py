@@ -38,7 +38,7 @@ from hero_agents.loop.figures import (
     tally_cell,
 )
 from hero_agents.loop.reflectors import LLMReflector
-from hero_agents.loop.report import mean_std, plot_compare
+from hero_agents.loop.report import mean_std, plot_compare, plot_paired
 from hero_agents.loop.run_dir import COMPARE_FOLDER, RunDir, read_metrics
 from hero_agents.loop.runner import ReferenceChecks, evaluate_policy
 from hero_agents.loop.session import Session, run_log
@@ -407,11 +407,20 @@ def write_results(
     iterations = config.train.budget.iterations
     table = results_table(runs, warm, iterations=iterations)
     plots = plot_compare({arm_label(arm): arm_runs for arm, arm_runs in runs.items()}, target)
+    results = arm_results(runs, warm, iterations=iterations)
+    plots.insert(
+        1,
+        plot_paired(
+            [(r.label, r.vs_warm_start, r.vs_grpo) for r in results[1:]],
+            target / "compare-paired.png",
+            baseline=BASELINE_ARM,
+        ),
+    )
     (target / "results.md").write_text(
         f"# hero compare · {config.train.env} · seeds {', '.join(map(str, seeds))}\n\n{table}\n"
         + "".join(f"![{p.stem}]({p.name})\n" for p in plots)
     )
-    return arm_results(runs, warm, iterations=iterations)
+    return results
 
 
 def whole_seeds(

@@ -6,7 +6,8 @@ episode and the unnecessary-turn rate, against the rollout turns spent. A compar
 (``hero compare``'s folder): one line per method, the mean over seeds with a band of its 95%
 interval (success: crossed bootstrap over seeds and tasks; reference log-likelihood:
 `stats.pooled_estimate`); turns and unnecessary turns, of which no per-task values are kept,
-show each seed's value as a dot beside the mean. How each figure is read: `loop.figures`.
+show each seed's value as a dot beside the mean; and each arm's final success paired, task by
+task, with the warm start's and the baseline arm's. How each figure is read: `loop.figures`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from hero_agents.loop.figures import (
     success,
     top_k,
 )
-from hero_agents.stats import RESAMPLES, Interval
+from hero_agents.stats import RESAMPLES, Interval, PairedComparison
 
 Row = dict[str, Any]
 """One iteration's metrics (a line of a run's metrics.jsonl)."""
@@ -387,3 +388,53 @@ def plot_compare(runs: Runs, out: Path) -> list[Path]:
         axes.legend()
         paths.append(_save(figure, out / f"compare-{stem}.png"))
     return paths
+
+
+Paired = tuple[str, PairedComparison | None, PairedComparison | None]
+"""A comparison's line for `plot_paired`: the arm's name, and its paired per-task difference in
+success with the warm start and with the baseline arm (None where there is none)."""
+
+
+def plot_paired(lines: Sequence[Paired], path: Path, *, baseline: str) -> Path:
+    """Each arm's final held-out success minus the warm start's and minus `baseline`'s, task
+    by task, in points with its 95% interval, one bar per arm beside a line at zero: the figure
+    that says which arm learned, where the success plot's bands (between-task spread) overlap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("the warm start", 1)]
+    if any(line[2] is not None for line in lines):
+        panels.append((baseline, 2))
+    figure, axes_row = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 0.45 * len(lines) + 1.6), dpi=120, squeeze=False
+    )
+    for axes, (against, index) in zip(axes_row[0], panels, strict=True):
+        for y, line in enumerate(reversed(lines)):
+            comparison = line[index]
+            if comparison is None:
+                if line[0] == against:
+                    axes.annotate("(the baseline)", (0, y), ha="center", va="center", fontsize=8)
+                continue
+            d = comparison.difference
+            value, low, high = 100 * d.value, 100 * d.low, 100 * d.high
+            colour = "C2" if low > 0 else "C3" if high < 0 else "C0"
+            axes.errorbar(
+                value, y, xerr=[[value - low], [high - value]], fmt="o", capsize=3, color=colour
+            )
+            axes.annotate(
+                f"{comparison.wins}W {comparison.losses}L",
+                (high, y),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+        axes.axvline(0, color="grey", linestyle=":")
+        axes.set_yticks(range(len(lines)), [line[0] for line in reversed(lines)], fontsize=8)
+        axes.set_ylim(-0.6, len(lines) - 0.4)
+        axes.set_title(f"held-out success minus {against}, 95% CI", fontsize=10)
+        axes.set_xlabel("points (paired over tasks and seeds)")
+        axes.grid(alpha=0.3, axis="x")
+    return _save(figure, path)

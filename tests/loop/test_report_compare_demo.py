@@ -109,7 +109,7 @@ def test_compare_runs_every_method_and_seed_from_one_shared_warm_start(
     names = [line.split()[0] for line in table_rows if CI.search(line)]
     assert names == ["warm", "env-feedback", "grpo"]
     assert max(map(len, printed.splitlines())) <= 80
-    for stem in ("success", "turns", "unnecessary"):
+    for stem in ("success", "paired", "turns", "unnecessary"):
         assert_png(out / f"compare-{stem}.png")
 
     # A rerun resumes: nothing left to do, the same table (the intervals are seeded).

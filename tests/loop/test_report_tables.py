@@ -31,7 +31,7 @@ from hero_agents.loop.figures import (
     reference_logprob,
     success,
 )
-from hero_agents.loop.report import plot_compare, plot_run, run_table
+from hero_agents.loop.report import plot_compare, plot_paired, plot_run, run_table
 from hero_agents.metrics import episode_figures
 from hero_agents.stats import Interval, mean_interval, success_interval
 from hero_agents.trajectory import Trajectory, Turn
@@ -399,3 +399,18 @@ def test_reference_log_likelihood_is_plotted_when_measured(
     runs = compare_runs(env, tasks, {"hero": [FOURTEEN, EIGHT]}, reference_logprob=logprob(-0.1))
     names = [p.name for p in plot_compare(runs, tmp_path / "compare")]
     assert names[:2] == ["compare-success.png", "compare-reference-logprob.png"]
+
+
+def test_the_paired_plot_draws_each_arms_difference_with_the_warm_start_and_grpo(
+    env: Environment, tasks: list[str], tmp_path: Path
+) -> None:
+    runs = compare_runs(env, tasks, {"grpo": [EIGHT | {8, 9}], "hero": [FOURTEEN]})
+    results = arm_results(runs, runs["grpo"][0][0]["eval"], iterations=2)
+    lines = [(r.label, r.vs_warm_start, r.vs_grpo) for r in results[1:]]
+    both = plot_paired(lines, tmp_path / "paired.png", baseline="grpo")
+    assert_png(both)
+    # Without a grpo arm there is one panel: half as wide.
+    alone = plot_paired(
+        [(line[0], line[1], None) for line in lines], tmp_path / "alone.png", baseline="grpo"
+    )
+    assert matplotlib.image.imread(alone).shape[1] * 2 == matplotlib.image.imread(both).shape[1]
