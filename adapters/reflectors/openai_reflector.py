@@ -362,15 +362,18 @@ class OpenAIReflector(Reflector):
                     **request, **({"response_format": response_format} if response_format else {})
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-                if self._structured != "auto" or response_format is None:
+                # The configured mode, not the current one: requests in flight together each
+                # carry the schema, and each falls back after whichever refusal came first.
+                if self.config.structured_output != "auto" or response_format is None:
                     raise
-                logger.warning(
-                    "%s rejected structured output (%s); asking without it from now on",
-                    self.name,
-                    _message(error),
-                )
+                if self._structured != "off":
+                    logger.warning(
+                        "%s rejected structured output (%s); asking without it from now on",
+                        self.name,
+                        _message(error),
+                    )
+                    self._structured = "off"
                 response = await self._client.chat.completions.create(**request)
-                self._structured = "off"
         except openai.APITimeoutError:
             raise _TrajectoryFailure(
                 f"the request timed out after {self.config.timeout_s:g} s, "
