@@ -16,6 +16,7 @@ says which kinds it takes; any other is one `ConfigError` that lists the forms i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,22 @@ class ModelSpec:
         if self.kind == "openai":
             return f"openai:{self.name}"
         return f"openai-compatible:{self.base_url}#{self.name}"
+
+
+def api_key(spec: ModelSpec, given: str | None, variable: str) -> str | None:
+    """The API key for `spec`'s server: `given`, else ``$variable`` (the role's own), else, for
+    the OpenAI API, ``$OPENAI_API_KEY``, which it cannot do without (a `ConfigError` naming both
+    variables); None for other servers, which usually take none."""
+    if given:
+        return given
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if spec.kind == "openai":
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigError(f"{spec} needs an API key: set ${variable} or $OPENAI_API_KEY")
+        return key
+    return None
 
 
 class BadModelSpec(ValueError):

@@ -12,7 +12,6 @@ kind), else ``$OPENAI_API_KEY`` (``openai:`` only); it is held by the client alo
 
 from __future__ import annotations
 
-import os
 from types import TracebackType
 
 from langchain_openai import ChatOpenAI
@@ -20,6 +19,7 @@ from langchain_openai import ChatOpenAI
 from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.errors import ConfigError
 from hero_agents.model_spec import USER_SIM_KINDS, ModelSpec, forms, parse_model_spec
+from hero_agents.model_spec import api_key as model_api_key
 
 API_KEY_ENV = "HERO_USER_SIM_API_KEY"
 """The environment variable the user simulator's API key is read from (any kind)."""
@@ -70,19 +70,6 @@ class UserSimModel:
         self.close()
 
 
-def _api_key(spec: ModelSpec, api_key: str | None) -> str:
-    if api_key:
-        return api_key
-    if os.environ.get(API_KEY_ENV):
-        return os.environ[API_KEY_ENV]
-    if spec.kind == "openai":
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ConfigError(f"{spec} needs an API key: set ${API_KEY_ENV} or $OPENAI_API_KEY")
-        return key
-    return "EMPTY"  # local servers (vLLM, the loopback endpoint) take any key
-
-
 def load_user_sim(
     spec: str | ModelSpec,
     *,
@@ -121,7 +108,8 @@ def load_user_sim(
         model = ChatOpenAI(
             model=model_name,
             base_url=base_url,
-            api_key=_api_key(parsed, api_key),
+            # local servers (vLLM, the loopback endpoint) take any key
+            api_key=model_api_key(parsed, api_key, API_KEY_ENV) or "EMPTY",
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Collection, Iterable
 from dataclasses import fields
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from hero_agents.adapters.reflectors.local_endpoint import LocalChatEndpoint
 from hero_agents.adapters.reflectors.openai_reflector import OpenAIReflector, OpenAIReflectorConfig
 from hero_agents.environment import Environment
 from hero_agents.errors import ConfigError
+from hero_agents.model_spec import api_key as model_api_key
 from hero_agents.redaction import Redactor
 from hero_agents.reflection.base import Reflector
 from hero_agents.reflection.baselines import DemoReflector, EnvFeedbackReflector
@@ -38,19 +38,6 @@ def _llm_options(options: dict[str, Any]) -> dict[str, Any]:
             f"unknown reflector options {sorted(unknown)}; valid: {sorted(_CONFIG_FIELDS)}"
         )
     return options
-
-
-def _api_key(spec: ReflectorSpec, api_key: str | None) -> str | None:
-    if api_key:
-        return api_key
-    if os.environ.get(API_KEY_ENV):
-        return os.environ[API_KEY_ENV]
-    if spec.kind == "openai":
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ConfigError(f"{spec} needs an API key: set ${API_KEY_ENV} or $OPENAI_API_KEY")
-        return key
-    return None  # a local OpenAI-compatible server (vLLM...) usually needs none
 
 
 def self_reflector(model: BaseChatModel, *, name: str = "self", **options: Any) -> OpenAIReflector:
@@ -200,7 +187,7 @@ def _load(
     config = OpenAIReflectorConfig(
         model=model.name or "",
         base_url=model.base_url,
-        api_key=_api_key(parsed, api_key),
+        api_key=model_api_key(model, api_key, API_KEY_ENV),
         kind=kind,
         **_llm_options(dict(options)),
     )
