@@ -280,7 +280,13 @@ def results_table(
 ) -> str:
     """The comparison as a markdown table, one row per arm and one for the warm start, with
     its caption; `iterations` is each run's budget (runs short of it are unfinished)."""
-    results = arm_results(runs, baseline, iterations=iterations)
+    return _markdown(
+        arm_results(runs, baseline, iterations=iterations), against_grpo=BASELINE_ARM in runs
+    )
+
+
+def _markdown(results: list[ArmResult], *, against_grpo: bool) -> str:
+    """`results_table` of the comparison's lines."""
     columns: list[tuple[str, Callable[[ArmResult], str]]] = [
         ("method", lambda r: r.label),
         ("held-out success [95% CI]", lambda r: cell(r.success)),
@@ -305,7 +311,7 @@ def results_table(
     columns.append(
         ("vs warm start: points [95% CI] · W L T", lambda r: _paired_cell(r.vs_warm_start))
     )
-    if BASELINE_ARM in runs:
+    if against_grpo:
         columns.append(
             (f"vs {BASELINE_ARM}: points [95% CI] · W L T", lambda r: _paired_cell(r.vs_grpo))
         )
@@ -328,7 +334,7 @@ def results_table(
         "|" + " --- |" * len(columns),
         *("| " + " | ".join(render(r) for _, render in columns) + " |" for r in results),
     ]
-    return "\n".join(lines) + f"\n\n{results_caption(results, against_grpo=BASELINE_ARM in runs)}\n"
+    return "\n".join(lines) + f"\n\n{results_caption(results, against_grpo=against_grpo)}\n"
 
 
 def run_compare(
@@ -405,9 +411,9 @@ def write_results(
     target = target if target is not None else out
     warm = read_json(out / "warm-start" / "metrics.json")["eval"]
     iterations = config.train.budget.iterations
-    table = results_table(runs, warm, iterations=iterations)
-    plots = plot_compare({arm_label(arm): arm_runs for arm, arm_runs in runs.items()}, target)
     results = arm_results(runs, warm, iterations=iterations)
+    table = _markdown(results, against_grpo=BASELINE_ARM in runs)
+    plots = plot_compare({arm_label(arm): arm_runs for arm, arm_runs in runs.items()}, target)
     plots.insert(
         1,
         plot_paired(
